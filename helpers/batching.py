@@ -1,0 +1,97 @@
+"""Stack the visits of many individuals so one ODE solve serves them all.
+
+Individuals have different visit times. A mini-batch stacks all their visits
+into one matrix and keeps, for every visit, which individual it belongs to and
+where its time sits in the sorted union of the batch's times. One ODE solve
+on that union then gives every visit its latent state by indexing
+(notebook section "Training many individuals at once").
+"""
+
+from dataclasses import dataclass, fields
+
+import torch
+
+from .simulation import Cohort
+
+
+@dataclass
+class Batch:
+    """The visits of ``B`` individuals stacked into ``N`` rows.
+
+    Attributes:
+        x: ``(N, p)`` measurements, individual after individual, visits in
+            time order.
+        baseline: ``(B, q)`` baseline variables.
+        times: ``(T,)`` sorted distinct times at which the ODE is solved;
+            ``times[0] == 0``.
+        time_index: int64 ``(N,)`` position of each visit's time in ``times``.
+        owner: int64 ``(N,)`` individual (0..B-1) of each visit.
+        first_row: int64 ``(B,)`` row of each individual's baseline visit.
+        is_follow_up: bool ``(N,)``, False for baseline visits.
+        ids: int64 ``(B,)`` the individuals' indices in the cohort.
+    """
+
+    x: torch.Tensor
+    baseline: torch.Tensor
+    times: torch.Tensor
+    time_index: torch.Tensor
+    owner: torch.Tensor
+    first_row: torch.Tensor
+    is_follow_up: torch.Tensor
+    ids: torch.Tensor
+
+    @property
+    def size(self) -> int:
+        """Number of individuals ``B``."""
+        return self.baseline.shape[0]
+
+    def to(self, device=None, dtype=None) -> "Batch":
+        """Move to a device; floating-point tensors also to ``dtype``."""
+        moved = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            cast = dtype if value.is_floating_point() else None
+            moved[f.name] = value.to(device=device, dtype=cast)
+        return Batch(**moved)
+
+
+def make_batch(cohort: Cohort, ids, grid: torch.Tensor | None = None) -> Batch:
+    """Stack the visits of the individuals ``ids``.
+
+    Args:
+        cohort: the cohort.
+        ids: indices of the individuals, in the order to stack them.
+        grid: optional ``(T,)`` sorted times, starting at 0, on which to solve
+            instead of the union of the visit times (e.g. the full 0.1 grid of
+            the original workshop). Every visit time must be on it.
+
+    Returns:
+        The :class:`Batch`.
+    """
+    ids = torch.as_tensor(ids, dtype=torch.int64).reshape(-1)
+    if ids.numel() == 0 or ids.min() < 0 or ids.max() >= cohort.n:
+        raise ValueError(f"ids must be indices 0..{cohort.n - 1}, got {ids.tolist()}")
+    xs = [cohort.xs[i] for i in ids.tolist()]
+    ts = [cohort.ts[i] for i in ids.tolist()]
+    counts = torch.tensor([len(t) for t in ts])
+    all_times = torch.cat(ts)
+    if grid is None:
+        times, time_index = torch.unique(all_times, sorted=True, return_inverse=True)
+    else:
+        times = torch.as_tensor(grid, dtype=all_times.dtype)
+        time_index = torch.searchsorted(times, all_times).clamp(max=len(times) - 1)
+        if not torch.allclose(times[time_index], all_times, atol=1e-5):
+            raise ValueError("grid must contain every visit time of the batch")
+    first_row = torch.cumsum(counts, 0) - counts
+    is_follow_up = torch.ones(len(all_times), dtype=torch.bool)
+    is_follow_up[first_row] = False
+    return Batch(
+        x=torch.cat(xs),
+        baseline=cohort.baseline[ids],
+        times=times,
+        time_index=time_index,
+        owner=torch.repeat_interleave(torch.arange(len(ids)), counts),
+        first_row=first_row,
+        is_follow_up=is_follow_up,
+        ids=ids,
+    )

@@ -1,0 +1,232 @@
+"""Plots of the data, of training progress and of results (Part II).
+
+Colours: first latent dimension / true state blue, second orange. True
+trajectories are dotted, fitted ODE solutions solid, encoder means dots.
+Latent curves are aligned to the truth (sign, scale, shift, order) with
+:func:`helpers.align_latent`, so no manual colour swap is needed. Every
+function returns the figure and accepts an optional ``ax`` to draw into.
+"""
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+
+from .evaluation import Alignment, align_latent
+from .models import ODEVAE, VAE
+from .simulation import Cohort, grid_times
+
+COLORS = ("#1f77b4", "#ff7f0e")
+STATE_NAMES = ("$u_1$", "$u_2$")
+
+
+def _axes(ax, figsize=(5, 3.5)):
+    if ax is None:
+        figure, ax = plt.subplots(figsize=figsize)
+        return figure, ax
+    return ax.figure, ax
+
+
+def _grid(cohort: Cohort) -> torch.Tensor:
+    return torch.tensor(grid_times(0.0, round(cohort.t_end, 1)), dtype=torch.float32)
+
+
+def _check_individual(cohort: Cohort, individual) -> int:
+    if not isinstance(individual, int) or not 0 <= individual < cohort.n:
+        raise ValueError(
+            f"individual must be an index 0..{cohort.n - 1}, got {individual!r}"
+        )
+    return individual
+
+
+def plot_truth_and_data(cohort: Cohort, figsize=(10, 7)):
+    """True trajectories per group, alone and with every measurement (2x2).
+
+    Args:
+        cohort: the cohort (notebook section "Simulating the data").
+        figsize: figure size in inches.
+
+    Returns:
+        The figure.
+    """
+    if not isinstance(cohort, Cohort):
+        raise ValueError(f"cohort must be a Cohort, got {type(cohort).__name__}")
+    figure, axes = plt.subplots(2, 2, figsize=figsize, sharex=True, sharey=True)
+    times = _grid(cohort)
+    half = cohort.p // 2
+    for row, group in enumerate((1, 2)):
+        truth = cohort.true_trajectory(group, times)
+        members = [i for i in range(cohort.n) if int(cohort.groups[i]) == group]
+        for column, ax in enumerate(axes[row]):
+            for k in range(2):
+                ax.plot(times, truth[:, k], ":", color=COLORS[k], lw=2.5,
+                        label=f"true {STATE_NAMES[k]}")
+            if column == 1:
+                for i in members:
+                    t, x = cohort.ts[i], cohort.xs[i]
+                    for k, columns in enumerate((slice(0, half), slice(half, None))):
+                        ax.plot(t.repeat_interleave(half), x[:, columns].reshape(-1),
+                                ".", color=COLORS[k], ms=2, alpha=0.35)
+            title = "truth" if column == 0 else "truth and measurements"
+            ax.set_title(f"group {group}: {title} ({len(members)} individuals)")
+            ax.set_xlabel("time")
+        axes[row, 0].set_ylabel("value")
+    axes[0, 0].legend(loc="upper left")
+    figure.tight_layout()
+    return figure
+
+
+def _draw_individual(ax, model, cohort, individual, alignment, legend=True):
+    """Truth (dotted), fitted latent solution (solid) and encoder means (dots)."""
+    group = int(cohort.groups[individual])
+    times = _grid(cohort)
+    truth = cohort.true_trajectory(group, times)
+    with torch.no_grad():
+        visits = alignment.apply(model.encode(cohort.xs[individual])[0])
+        fitted = None
+        if isinstance(model, ODEVAE):
+            x0, base = cohort.xs[individual][0], cohort.baseline[individual]
+            fitted = alignment.apply(model.latent_trajectory(x0, base, times))
+    for k in range(2):
+        ax.plot(times, truth[:, k], ":", color=COLORS[k], lw=2,
+                label=f"true {STATE_NAMES[k]}")
+        if fitted is not None:
+            ax.plot(times, fitted[:, k], "-", color=COLORS[k], lw=1.8,
+                    label=f"fitted {STATE_NAMES[k]}")
+        ax.plot(cohort.ts[individual], visits[:, k], "o", color=COLORS[k], ms=5,
+                mfc="white", label=f"encoder mean {STATE_NAMES[k]}")
+    ax.set_title(f"individual {individual} (group {group})")
+    ax.set_xlabel("time")
+    ax.set_ylabel("latent state (aligned)")
+    if legend:
+        ax.legend(fontsize="small", ncol=2)
+
+
+def _alignment(model, cohort, alignment):
+    if not isinstance(model, VAE):
+        raise ValueError(f"model must be a VAE or an ODEVAE, got {type(model).__name__}")
+    if alignment is None:
+        return align_latent(model, cohort)
+    if not isinstance(alignment, Alignment):
+        raise ValueError(f"alignment must be an Alignment, got {type(alignment).__name__}")
+    return alignment
+
+
+def plot_individual(model: VAE, cohort: Cohort, individual: int, ax=None,
+                    alignment: Alignment | None = None):
+    """One individual: true trajectory, fitted latent solution, encoder means.
+
+    Args:
+        model: a :class:`VAE` (encoder means only) or :class:`ODEVAE`.
+        cohort: the cohort the individual belongs to.
+        individual: index of the individual.
+        ax: optional matplotlib axes to draw into.
+        alignment: latent-to-truth map; computed with
+            :func:`helpers.align_latent` when omitted.
+
+    Returns:
+        The figure.
+    """
+    individual = _check_individual(cohort, individual)
+    alignment = _alignment(model, cohort, alignment)
+    figure, ax = _axes(ax)
+    _draw_individual(ax, model, cohort, individual, alignment)
+    return figure
+
+
+def plot_training_panels(model: VAE, cohort: Cohort, individuals=(0, 1, 2, 3),
+                         epoch: int | None = None, figsize=(10, 7)):
+    """2x2 panels of four individuals, e.g. from a training callback.
+
+    Args:
+        model: a :class:`VAE` or :class:`ODEVAE`.
+        cohort: the training cohort.
+        individuals: four indices.
+        epoch: shown in the title when given.
+        figsize: figure size in inches.
+
+    Returns:
+        The figure.
+    """
+    individuals = [_check_individual(cohort, i) for i in individuals]
+    if len(individuals) != 4:
+        raise ValueError(f"individuals must be four indices, got {individuals}")
+    alignment = _alignment(model, cohort, None)
+    figure, axes = plt.subplots(2, 2, figsize=figsize, sharex=True)
+    for k, (ax, individual) in enumerate(zip(axes.flat, individuals)):
+        _draw_individual(ax, model, cohort, individual, alignment, legend=k == 0)
+    kind = "ODE-VAE" if isinstance(model, ODEVAE) else "VAE"
+    when = "" if epoch is None else f" after epoch {epoch}"
+    figure.suptitle(f"{kind}{when} (latent fit R² = {alignment.r2:.2f})")
+    figure.tight_layout()
+    return figure
+
+
+def plot_group(model: ODEVAE, cohort: Cohort, group: int, ax=None,
+               alignment: Alignment | None = None):
+    """Fitted latent solutions of all individuals of a group, thin lines.
+
+    Args:
+        model: a trained :class:`ODEVAE`.
+        cohort: the cohort.
+        group: 1 or 2.
+        ax: optional axes.
+        alignment: latent-to-truth map (computed when omitted).
+
+    Returns:
+        The figure.
+    """
+    if not isinstance(model, ODEVAE):
+        raise ValueError(f"model must be an ODEVAE, got {type(model).__name__}")
+    if group not in (1, 2):
+        raise ValueError(f"group must be 1 or 2, got {group!r}")
+    alignment = _alignment(model, cohort, alignment)
+    figure, ax = _axes(ax)
+    times = _grid(cohort)
+    members = (cohort.groups == group).nonzero().flatten()
+    with torch.no_grad():
+        first_visits = torch.stack([cohort.xs[i][0] for i in members.tolist()])
+        paths = alignment.apply(
+            model.latent_paths(first_visits, cohort.baseline[members], times))
+    truth = cohort.true_trajectory(group, times)
+    for k in range(2):
+        ax.plot(times, paths[:, :, k], "-", color=COLORS[k], lw=0.6, alpha=0.4)
+        ax.plot([], [], "-", color=COLORS[k], lw=0.8, label=f"fitted {STATE_NAMES[k]}")
+        ax.plot(times, truth[:, k], ":", color="black", lw=2.5)
+    ax.plot([], [], ":", color="black", lw=2.5, label="truth")
+    ax.set_title(f"group {group}: all {len(members)} individuals")
+    ax.set_xlabel("time")
+    ax.set_ylabel("latent state (aligned)")
+    ax.legend(fontsize="small")
+    return figure
+
+
+def plot_losses(histories, ax=None, log_scale: bool = False):
+    """Training loss per epoch, for one run or several side by side.
+
+    Args:
+        histories: a DataFrame from :func:`helpers.train`, or a dict mapping a
+            label to such a DataFrame.
+        ax: optional axes.
+        log_scale: use a logarithmic epoch axis (helps when runs differ a lot
+            in length).
+
+    Returns:
+        The figure.
+    """
+    if isinstance(histories, pd.DataFrame):
+        histories = {"training loss": histories}
+    if not isinstance(histories, dict) or not all(
+        isinstance(h, pd.DataFrame) and {"epoch", "loss"} <= set(h.columns)
+        for h in histories.values()
+    ):
+        raise ValueError("histories must be a DataFrame from train, or a dict of them")
+    figure, ax = _axes(ax)
+    for label, history in histories.items():
+        ax.plot(history["epoch"], history["loss"], "-", lw=1.8, label=label)
+    if log_scale:
+        ax.set_xscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("loss per individual")
+    ax.set_title("training loss")
+    ax.legend()
+    return figure
