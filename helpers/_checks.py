@@ -53,9 +53,7 @@ def check_tensor(name: str, value, shape: tuple) -> torch.Tensor:
     )
     if not matches:
         wanted = "(" + ", ".join("any" if s is None else str(s) for s in shape) + ")"
-        raise ValueError(
-            f"{name} must have shape {wanted}, got {tuple(tensor.shape)}"
-        )
+        raise ValueError(f"{name} must have shape {wanted}, got {tuple(tensor.shape)}")
     if not torch.isfinite(tensor).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return tensor

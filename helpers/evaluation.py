@@ -20,7 +20,7 @@ from .simulation import Cohort, grid_times
 
 @dataclass
 class Alignment:
-    """Map from the latent space to the true states: ``u_k = scale_k * z_order[k] + shift_k``.
+    """Map from latent space to true states: ``u_k = scale_k * z[order[k]] + shift_k``.
 
     Attributes:
         order: latent dimension matched to each true state, e.g. ``(1, 0)``.
@@ -75,7 +75,9 @@ def fit_alignment(latent, truth) -> Alignment:
 
 def _check_model_and_cohort(model, cohort):
     if not isinstance(model, VAE):
-        raise ValueError(f"model must be a VAE or an ODEVAE, got {type(model).__name__}")
+        raise ValueError(
+            f"model must be a VAE or an ODEVAE, got {type(model).__name__}"
+        )
     if not isinstance(cohort, Cohort):
         raise ValueError(f"cohort must be a Cohort, got {type(cohort).__name__}")
     if cohort.p != model.p or model.zdim != 2:
@@ -87,7 +89,7 @@ def _check_model_and_cohort(model, cohort):
 
 @torch.no_grad()
 def latent_paths(model: ODEVAE, cohort: Cohort, times) -> torch.Tensor:
-    """Latent ODE solutions of every individual, ``(T, n, zdim)``, at ``times`` ``(T,)``."""
+    """Latent ODE solutions ``(T, n, zdim)`` of everyone at ``times`` ``(T,)``."""
     first_visits = torch.stack([x[0] for x in cohort.xs])  # (n, p)
     return model.latent_paths(first_visits, cohort.baseline, times)
 
@@ -109,15 +111,21 @@ def align_latent(model: VAE, cohort: Cohort) -> Alignment:
     """
     _check_model_and_cohort(model, cohort)
     if isinstance(model, ODEVAE):
-        times = torch.tensor(grid_times(0.0, round(cohort.t_end, 1))[::5],
-                             dtype=torch.float32)
+        times = torch.tensor(
+            grid_times(0.0, round(cohort.t_end, 1))[::5], dtype=torch.float32
+        )
         latent = latent_paths(model, cohort, times).transpose(0, 1)  # (n, T, 2)
-        truth = torch.stack([cohort.true_trajectory(int(g), times)
-                             for g in cohort.groups])  # (n, T, 2)
+        truth = torch.stack(
+            [cohort.true_trajectory(int(g), times) for g in cohort.groups]
+        )  # (n, T, 2)
     else:
         latent = torch.cat([model.encode(x)[0] for x in cohort.xs])
-        truth = torch.cat([cohort.true_trajectory(int(g), t)
-                           for g, t in zip(cohort.groups, cohort.ts)])
+        truth = torch.cat(
+            [
+                cohort.true_trajectory(int(g), t)
+                for g, t in zip(cohort.groups, cohort.ts)
+            ]
+        )
     return fit_alignment(latent.reshape(-1, 2), truth.reshape(-1, 2))
 
 
@@ -165,7 +173,11 @@ def evaluate(model: ODEVAE, cohort: Cohort, heldout: dict) -> dict:
     ids = torch.as_tensor(heldout.get("ids", []), dtype=torch.int64)
     times = torch.as_tensor(heldout.get("times", []), dtype=torch.float32)
     values = torch.as_tensor(heldout.get("values", []), dtype=torch.float32)
-    if len(ids) == 0 or times.shape != ids.shape or values.shape != (len(ids), cohort.p):
+    if (
+        len(ids) == 0
+        or times.shape != ids.shape
+        or values.shape != (len(ids), cohort.p)
+    ):
         raise ValueError(
             "heldout must be the dict from split_last_visit with matching 'ids', "
             "'times' and 'values' and at least one held-out visit"

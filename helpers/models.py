@@ -97,8 +97,14 @@ class VAE(nn.Module):
         penalty_weight: weight of the squared decoder parameters (0.01).
     """
 
-    def __init__(self, p: int, zdim: int = 2, seed: int = 0,
-                 kl_weight: float = 0.5, penalty_weight: float = 0.01):
+    def __init__(
+        self,
+        p: int,
+        zdim: int = 2,
+        seed: int = 0,
+        kl_weight: float = 0.5,
+        penalty_weight: float = 0.01,
+    ):
         super().__init__()
         check_int("p", p, minimum=1)
         check_int("zdim", zdim, minimum=1)
@@ -115,7 +121,7 @@ class VAE(nn.Module):
         self.decoder_logvar = _init_linear(nn.Linear(p, p), generator)
 
     def encode(self, x):
-        """Latent mean and log-variance of visits ``x`` ``(..., p)``, each ``(..., zdim)``."""
+        """Latent mean and log-variance ``(..., zdim)`` of visits ``x`` ``(..., p)``."""
         hidden = torch.tanh(self.encoder(x)) + 1.0
         logvar = -torch.relu(self.encoder_logvar(hidden))
         return self.encoder_mean(hidden), self.logvar_scale * logvar + self.logvar_shift
@@ -132,7 +138,9 @@ class VAE(nn.Module):
 
     def _check_batch(self, batch: Batch) -> None:
         if not isinstance(batch, Batch):
-            raise ValueError(f"batch must be a Batch from make_batch, got {type(batch)}")
+            raise ValueError(
+                f"batch must be a Batch from make_batch, got {type(batch)}"
+            )
         if batch.x.shape[-1] != self.p:
             raise ValueError(
                 f"the data have p={batch.x.shape[-1]} variables but the model "
@@ -143,7 +151,9 @@ class VAE(nn.Module):
         if eps is None:
             return torch.randn(shape, generator=generator).to(like)
         if tuple(eps.shape) != tuple(shape):
-            raise ValueError(f"eps must have shape {tuple(shape)}, got {tuple(eps.shape)}")
+            raise ValueError(
+                f"eps must have shape {tuple(shape)}, got {tuple(eps.shape)}"
+            )
         return eps.to(like)
 
     def negative_elbo(self, x, latent_mean, latent_logvar, eps=None, generator=None):
@@ -212,16 +222,28 @@ class ODEVAE(VAE):
         kl_weight, penalty_weight: as in :class:`VAE`.
     """
 
-    def __init__(self, p: int, q: int, zdim: int = 2, n_ode_params: int = 2,
-                 dynamics=linear_dynamics, seed: int = 0, method: str = "dopri5",
-                 rtol: float = 1e-3, atol: float = 1e-6,
-                 consistency_weight: float = 1.0, kl_weight: float = 0.5,
-                 penalty_weight: float = 0.01):
+    def __init__(
+        self,
+        p: int,
+        q: int,
+        zdim: int = 2,
+        n_ode_params: int = 2,
+        dynamics=linear_dynamics,
+        seed: int = 0,
+        method: str = "dopri5",
+        rtol: float = 1e-3,
+        atol: float = 1e-6,
+        consistency_weight: float = 1.0,
+        kl_weight: float = 0.5,
+        penalty_weight: float = 0.01,
+    ):
         super().__init__(p, zdim, seed, kl_weight, penalty_weight)
         check_int("q", q, minimum=1)
         check_int("n_ode_params", n_ode_params, minimum=1)
         if not callable(dynamics):
-            raise ValueError(f"dynamics must be a function f(t, z, params), got {dynamics!r}")
+            raise ValueError(
+                f"dynamics must be a function f(t, z, params), got {dynamics!r}"
+            )
         if dynamics is linear_dynamics and (zdim != 2 or n_ode_params not in (2, 4)):
             raise ValueError(
                 "linear_dynamics needs zdim=2 and n_ode_params 2 (diagonal) or 4 "
@@ -252,7 +274,7 @@ class ODEVAE(VAE):
         return params[0] if squeeze else params
 
     def solve(self, z0, params, times):
-        """Latent ODE solutions ``(T, B, zdim)`` from ``z0`` ``(B, zdim)`` at ``times`` ``(T,)``.
+        """Latent ODE solutions ``(T, B, zdim)`` from ``z0`` ``(B, zdim)``.
 
         ``times`` must be sorted and start at 0 (the baseline visit).
         """
@@ -266,7 +288,16 @@ class ODEVAE(VAE):
         def rhs(t, z):
             return self.dynamics(t, z, params)
 
-        return odeint(rhs, z0, times, rtol=self.rtol, atol=self.atol, method=self.method)
+        try:
+            return odeint(
+                rhs, z0, times, rtol=self.rtol, atol=self.atol, method=self.method
+            )
+        except AssertionError as error:  # torchdiffeq's step-size underflow
+            raise FloatingPointError(
+                f"the ODE solver failed ({error}): the latent dynamics produced NaN "
+                "or became too stiff; lower the learning rate lr, or check the "
+                "dynamics function"
+            ) from None
 
     def smooth_means(self, batch: Batch):
         """Encoder means and ODE-smoothed means of every visit.
@@ -301,9 +332,11 @@ class ODEVAE(VAE):
         mean, logvar, smooth = self.smooth_means(batch)
         negative_elbo = self.negative_elbo(batch.x, smooth, logvar, eps, generator)
         gap = ((smooth - mean) ** 2).sum(-1)[batch.is_follow_up].sum()
-        return (negative_elbo
-                + batch.size * self.penalty_weight * self.decoder_penalty()
-                + self.consistency_weight * gap)
+        return (
+            negative_elbo
+            + batch.size * self.penalty_weight * self.decoder_penalty()
+            + self.consistency_weight * gap
+        )
 
     def latent_paths(self, x0, baseline, ts):
         """Latent mean trajectories of many individuals (batched form).
@@ -321,13 +354,15 @@ class ODEVAE(VAE):
         baseline = check_tensor("baseline", baseline, (x0.shape[0], self.q))
         ts = check_tensor("ts", ts, (None,))
         if len(ts) == 0 or ts.min() < 0 or bool((ts[1:] <= ts[:-1]).any()):
-            raise ValueError(f"ts must be strictly increasing times >= 0, got {ts.tolist()}")
+            raise ValueError(
+                f"ts must be strictly increasing times >= 0, got {ts.tolist()}"
+            )
         reference = self.param_scale
         x0, baseline, ts = (v.to(reference) for v in (x0, baseline, ts))
         times = torch.cat([ts.new_zeros(1), ts]) if ts[0] > 0 else ts
         mean, _ = self.encode(x0)
         path = self.solve(mean, self.ode_params(baseline), times)
-        return path[-len(ts):]
+        return path[-len(ts) :]
 
     def latent_trajectory(self, x0, baseline, ts):
         """Latent mean trajectory ``(len(ts), zdim)`` of one individual.

@@ -58,14 +58,26 @@ def plot_truth_and_data(cohort: Cohort, figsize=(10, 7)):
         members = [i for i in range(cohort.n) if int(cohort.groups[i]) == group]
         for column, ax in enumerate(axes[row]):
             for k in range(2):
-                ax.plot(times, truth[:, k], ":", color=COLORS[k], lw=2.5,
-                        label=f"true {STATE_NAMES[k]}")
+                ax.plot(
+                    times,
+                    truth[:, k],
+                    ":",
+                    color=COLORS[k],
+                    lw=2.5,
+                    label=f"true {STATE_NAMES[k]}",
+                )
             if column == 1:
                 for i in members:
                     t, x = cohort.ts[i], cohort.xs[i]
                     for k, columns in enumerate((slice(0, half), slice(half, None))):
-                        ax.plot(t.repeat_interleave(half), x[:, columns].reshape(-1),
-                                ".", color=COLORS[k], ms=2, alpha=0.35)
+                        ax.plot(
+                            t.repeat_interleave(half),
+                            x[:, columns].reshape(-1),
+                            ".",
+                            color=COLORS[k],
+                            ms=2,
+                            alpha=0.35,
+                        )
             title = "truth" if column == 0 else "truth and measurements"
             ax.set_title(f"group {group}: {title} ({len(members)} individuals)")
             ax.set_xlabel("time")
@@ -87,13 +99,32 @@ def _draw_individual(ax, model, cohort, individual, alignment, legend=True):
             x0, base = cohort.xs[individual][0], cohort.baseline[individual]
             fitted = alignment.apply(model.latent_trajectory(x0, base, times))
     for k in range(2):
-        ax.plot(times, truth[:, k], ":", color=COLORS[k], lw=2,
-                label=f"true {STATE_NAMES[k]}")
+        ax.plot(
+            times,
+            truth[:, k],
+            ":",
+            color=COLORS[k],
+            lw=2,
+            label=f"true {STATE_NAMES[k]}",
+        )
         if fitted is not None:
-            ax.plot(times, fitted[:, k], "-", color=COLORS[k], lw=1.8,
-                    label=f"fitted {STATE_NAMES[k]}")
-        ax.plot(cohort.ts[individual], visits[:, k], "o", color=COLORS[k], ms=5,
-                mfc="white", label=f"encoder mean {STATE_NAMES[k]}")
+            ax.plot(
+                times,
+                fitted[:, k],
+                "-",
+                color=COLORS[k],
+                lw=1.8,
+                label=f"fitted {STATE_NAMES[k]}",
+            )
+        ax.plot(
+            cohort.ts[individual],
+            visits[:, k],
+            "o",
+            color=COLORS[k],
+            ms=5,
+            mfc="white",
+            label=f"encoder mean {STATE_NAMES[k]}",
+        )
     ax.set_title(f"individual {individual} (group {group})")
     ax.set_xlabel("time")
     ax.set_ylabel("latent state (aligned)")
@@ -103,16 +134,25 @@ def _draw_individual(ax, model, cohort, individual, alignment, legend=True):
 
 def _alignment(model, cohort, alignment):
     if not isinstance(model, VAE):
-        raise ValueError(f"model must be a VAE or an ODEVAE, got {type(model).__name__}")
+        raise ValueError(
+            f"model must be a VAE or an ODEVAE, got {type(model).__name__}"
+        )
     if alignment is None:
         return align_latent(model, cohort)
     if not isinstance(alignment, Alignment):
-        raise ValueError(f"alignment must be an Alignment, got {type(alignment).__name__}")
+        raise ValueError(
+            f"alignment must be an Alignment, got {type(alignment).__name__}"
+        )
     return alignment
 
 
-def plot_individual(model: VAE, cohort: Cohort, individual: int, ax=None,
-                    alignment: Alignment | None = None):
+def plot_individual(
+    model: VAE,
+    cohort: Cohort,
+    individual: int,
+    ax=None,
+    alignment: Alignment | None = None,
+):
     """One individual: true trajectory, fitted latent solution, encoder means.
 
     Args:
@@ -133,8 +173,13 @@ def plot_individual(model: VAE, cohort: Cohort, individual: int, ax=None,
     return figure
 
 
-def plot_training_panels(model: VAE, cohort: Cohort, individuals=(0, 1, 2, 3),
-                         epoch: int | None = None, figsize=(10, 7)):
+def plot_training_panels(
+    model: VAE,
+    cohort: Cohort,
+    individuals=(0, 1, 2, 3),
+    epoch: int | None = None,
+    figsize=(10, 7),
+):
     """2x2 panels of four individuals, e.g. from a training callback.
 
     Args:
@@ -161,8 +206,13 @@ def plot_training_panels(model: VAE, cohort: Cohort, individuals=(0, 1, 2, 3),
     return figure
 
 
-def plot_group(model: ODEVAE, cohort: Cohort, group: int, ax=None,
-               alignment: Alignment | None = None):
+def plot_group(
+    model: ODEVAE,
+    cohort: Cohort,
+    group: int,
+    ax=None,
+    alignment: Alignment | None = None,
+):
     """Fitted latent solutions of all individuals of a group, thin lines.
 
     Args:
@@ -186,7 +236,8 @@ def plot_group(model: ODEVAE, cohort: Cohort, group: int, ax=None,
     with torch.no_grad():
         first_visits = torch.stack([cohort.xs[i][0] for i in members.tolist()])
         paths = alignment.apply(
-            model.latent_paths(first_visits, cohort.baseline[members], times))
+            model.latent_paths(first_visits, cohort.baseline[members], times)
+        )
     truth = cohort.true_trajectory(group, times)
     for k in range(2):
         ax.plot(times, paths[:, :, k], "-", color=COLORS[k], lw=0.6, alpha=0.4)

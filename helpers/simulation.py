@@ -158,7 +158,9 @@ class Cohort:
         """
         rows = []
         for i, (x, t) in enumerate(zip(self.xs, self.ts)):
-            block = pd.DataFrame(x.numpy(), columns=[f"x{j + 1}" for j in range(self.p)])
+            block = pd.DataFrame(
+                x.numpy(), columns=[f"x{j + 1}" for j in range(self.p)]
+            )
             block.insert(0, "time", t.numpy())
             block.insert(0, "visit", np.arange(len(t), dtype=np.int64))
             block.insert(0, "group", int(self.groups[i]))
@@ -219,12 +221,26 @@ class Cohort:
         )
 
 
-def _check_simulation_args(n, p, q, q_info, baseline, maxntps, t_start, t_end,
-                           sigma_var, sigma_ind, ode_params, u0):
+def _check_simulation_args(
+    n,
+    p,
+    q,
+    q_info,
+    baseline,
+    maxntps,
+    t_start,
+    t_end,
+    sigma_var,
+    sigma_ind,
+    ode_params,
+    u0,
+):
     check_int("n", n, minimum=2)
     check_int("p", p, minimum=2)
     if p % 2:
-        raise ValueError(f"p must be even (half the variables copy each state), got {p}")
+        raise ValueError(
+            f"p must be even (half the variables copy each state), got {p}"
+        )
     check_int("q", q, minimum=0)
     check_int("q_info", q_info, minimum=0)
     if q_info > q or q_info % 2:
@@ -237,7 +253,9 @@ def _check_simulation_args(n, p, q, q_info, baseline, maxntps, t_start, t_end,
         if abs(value / DT - round(value / DT)) > 1e-6:
             raise ValueError(f"{name} must be a multiple of {DT}, got {value}")
     if t_start >= t_end:
-        raise ValueError(f"t_start must be smaller than t_end, got {t_start} >= {t_end}")
+        raise ValueError(
+            f"t_start must be smaller than t_end, got {t_start} >= {t_end}"
+        )
     check_float("sigma_var", sigma_var, minimum=0)
     check_float("sigma_ind", sigma_ind, minimum=0)
     matrices = np.asarray(ode_params, dtype=np.float64)
@@ -291,33 +309,65 @@ def simulate_cohort(
     Returns:
         The simulated :class:`Cohort`.
     """
-    _check_simulation_args(n, p, q, q_info, baseline, maxntps, t_start, t_end,
-                           sigma_var, sigma_ind, ode_params, u0)
+    _check_simulation_args(
+        n,
+        p,
+        q,
+        q_info,
+        baseline,
+        maxntps,
+        t_start,
+        t_end,
+        sigma_var,
+        sigma_ind,
+        ode_params,
+        u0,
+    )
     rng = np.random.default_rng(check_int("seed", seed))
     groups = np.full(n, 2, dtype=np.int64)
     groups[rng.permutation(n)[: n // 2]] = 1
     offsets = rng.normal(0.0, sigma_var, size=p)
     follow_up_grid = grid_times(t_start, t_end)
+    visit_times = np.concatenate([[0.0], follow_up_grid])
+    # true states of both groups at every possible visit time: (2, n_times, 2)
+    truth = np.stack([true_states(a, u0, visit_times).numpy() for a in ode_params])
     component = np.repeat([0, 1], p // 2)  # which state each variable copies
 
     xs, ts = [], []
     for group in groups:
         n_follow_ups = rng.integers(1, maxntps + 1)
-        follow_up_times = np.sort(rng.choice(follow_up_grid, size=n_follow_ups))
-        times = np.concatenate([[0.0], follow_up_times])
-        states = true_states(ode_params[group - 1], u0, times).numpy()
+        picks = np.sort(rng.integers(1, len(visit_times), size=n_follow_ups))
+        picks = np.concatenate([[0], picks])  # the baseline visit first
+        times, states = visit_times[picks], truth[group - 1][picks]
         noise = rng.normal(0.0, sigma_ind, size=(len(times), p))
-        xs.append(torch.tensor(states[:, component] + offsets + noise,
-                               dtype=torch.float32))
+        xs.append(
+            torch.tensor(states[:, component] + offsets + noise, dtype=torch.float32)
+        )
         ts.append(torch.tensor(times, dtype=torch.float32))
 
     base = _simulate_baseline(rng, groups, q, q_info, baseline, ode_params)
-    settings = dict(n=n, p=p, q=q, q_info=q_info, baseline=baseline,
-                    maxntps=maxntps, t_start=t_start, t_end=t_end,
-                    sigma_var=sigma_var, sigma_ind=sigma_ind, seed=seed)
-    return Cohort(xs=xs, ts=ts, baseline=torch.tensor(base, dtype=torch.float32),
-                  groups=torch.tensor(groups), ode_params=ode_params, u0=u0,
-                  settings=settings)
+    settings = {
+        "n": n,
+        "p": p,
+        "q": q,
+        "q_info": q_info,
+        "baseline": baseline,
+        "maxntps": maxntps,
+        "t_start": t_start,
+        "t_end": t_end,
+        "sigma_var": sigma_var,
+        "sigma_ind": sigma_ind,
+        "seed": seed,
+    }
+    return Cohort(
+        xs=xs,
+        ts=ts,
+        baseline=torch.tensor(base, dtype=torch.float32),
+        groups=torch.tensor(groups),
+        ode_params=ode_params,
+        u0=u0,
+        settings=settings,
+    )
 
 
 def _simulate_baseline(rng, groups, q, q_info, strategy, ode_params) -> np.ndarray:
@@ -357,9 +407,15 @@ def split_last_visit(cohort: Cohort):
             x, t = x[:-1], t[:-1]
         xs.append(x)
         ts.append(t)
-    train_cohort = Cohort(xs=xs, ts=ts, baseline=cohort.baseline,
-                          groups=cohort.groups, ode_params=cohort.ode_params,
-                          u0=cohort.u0, settings=dict(cohort.settings))
+    train_cohort = Cohort(
+        xs=xs,
+        ts=ts,
+        baseline=cohort.baseline,
+        groups=cohort.groups,
+        ode_params=cohort.ode_params,
+        u0=cohort.u0,
+        settings=dict(cohort.settings),
+    )
     heldout = {
         "ids": torch.tensor(ids, dtype=torch.int64),
         "times": torch.stack(times) if times else torch.zeros(0),

@@ -20,17 +20,25 @@ from .simulation import Cohort, grid_times
 # Defaults chosen to reach the quality bar quickly (see benchmarks/README.md):
 # the whole cohort in one batch and a learning rate large enough to need
 # only about a hundred Adam steps.
-DEFAULT_EPOCHS = 120
+DEFAULT_EPOCHS = 200
 DEFAULT_LR = 0.05
 DEFAULT_BATCH_SIZE = 100
-ORIGINAL_SETTINGS = dict(epochs=25, lr=5e-4, batch_size=1, shuffle=False,
-                         schedule="constant")
+ORIGINAL_SETTINGS = {
+    "epochs": 25,
+    "lr": 5e-4,
+    "batch_size": 1,
+    "shuffle": False,
+    "schedule": "constant",
+}
 
 
-def _check_train_args(model, cohort, epochs, lr, batch_size, every, time_grid,
-                      schedule):
+def _check_train_args(
+    model, cohort, epochs, lr, batch_size, every, time_grid, schedule
+):
     if not isinstance(model, VAE):
-        raise ValueError(f"model must be a VAE or an ODEVAE, got {type(model).__name__}")
+        raise ValueError(
+            f"model must be a VAE or an ODEVAE, got {type(model).__name__}"
+        )
     if not isinstance(cohort, Cohort):
         raise ValueError(f"cohort must be a Cohort, got {type(cohort).__name__}")
     if cohort.p != model.p:
@@ -95,16 +103,20 @@ def train(
     Raises:
         FloatingPointError: when the loss becomes NaN or infinite.
     """
-    _check_train_args(model, cohort, epochs, lr, batch_size, every, time_grid,
-                      schedule)
+    _check_train_args(model, cohort, epochs, lr, batch_size, every, time_grid, schedule)
     generator = torch.Generator().manual_seed(check_int("seed", seed))
     parameter = next(model.parameters())
     grid = grid_times(0.0, round(cohort.t_end, 1)) if time_grid == "full" else None
     grid = None if grid is None else torch.tensor(grid, dtype=torch.float32)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     n_updates = epochs * math.ceil(cohort.n / batch_size)
-    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(
-        optimiser, T_max=n_updates, eta_min=0.05 * lr) if schedule == "cosine" else None)
+    scheduler = (
+        torch.optim.lr_scheduler.CosineAnnealingLR(
+            optimiser, T_max=n_updates, eta_min=0.05 * lr
+        )
+        if schedule == "cosine"
+        else None
+    )
     whole = None
     if batch_size >= cohort.n:  # one batch: build it once
         whole = make_batch(cohort, range(cohort.n), grid).to(parameter.device)
@@ -112,11 +124,14 @@ def train(
     history, start = [], time.perf_counter()
     model.train()
     for epoch in tqdm(range(1, epochs + 1), desc="training", disable=not progress):
-        order = (torch.randperm(cohort.n, generator=generator) if shuffle
-                 else torch.arange(cohort.n))
+        order = (
+            torch.randperm(cohort.n, generator=generator)
+            if shuffle
+            else torch.arange(cohort.n)
+        )
         total = 0.0
         for first in range(0, cohort.n, batch_size):
-            ids = order[first:first + batch_size]
+            ids = order[first : first + batch_size]
             batch = whole or make_batch(cohort, ids, grid).to(parameter.device)
             loss = model.loss(batch, generator=generator)
             if not math.isfinite(loss.item()):
@@ -131,8 +146,13 @@ def train(
             if scheduler is not None:
                 scheduler.step()
             total += loss.item()
-        history.append(dict(epoch=epoch, loss=total / cohort.n,
-                            seconds=time.perf_counter() - start))
+        history.append(
+            {
+                "epoch": epoch,
+                "loss": total / cohort.n,
+                "seconds": time.perf_counter() - start,
+            }
+        )
         if callback is not None and (epoch % every == 0 or epoch == epochs):
             callback(model, epoch)
     model.eval()

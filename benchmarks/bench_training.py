@@ -1,0 +1,97 @@
+"""Speed of ODE-VAE training: batched vs the original scheme vs the closed-form floor.
+
+Run from the repository root:
+
+    python benchmarks/bench_training.py            # everything (about 2-3 minutes)
+    python benchmarks/bench_training.py --skip-original
+
+Prints two tables: (1) time to train with the default settings, with the
+original one-at-a-time scheme (batch size 1, full 0.1 grid, dopri5, 25
+epochs) and with the closed-form solution ``z(t) = exp(A t) z0`` instead of
+the ODE solver, all measured in this one run on the same data, with held-out
+errors; (2) seconds per epoch for growing cohorts.
+"""
+
+import argparse
+import platform
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import helpers
+
+
+def timed_training(train_cohort, heldout, method="dopri5", **settings):
+    """Train a fresh ODE-VAE; return (seconds, scores)."""
+    model = helpers.ODEVAE(train_cohort.p, train_cohort.q, method=method)
+    start = time.perf_counter()
+    helpers.train(model, train_cohort, progress=False, **settings)
+    seconds = time.perf_counter() - start
+    return seconds, helpers.evaluate(model, train_cohort, heldout)
+
+
+def comparison(skip_original: bool):
+    train_cohort, heldout = helpers.split_last_visit(helpers.simulate_cohort(seed=12))
+    rows = [("default (batched, dopri5)", *timed_training(train_cohort, heldout))]
+    rows.append(
+        (
+            "closed-form floor",
+            *timed_training(train_cohort, heldout, method="closed_form"),
+        )
+    )
+    if not skip_original:
+        original = dict(helpers.ORIGINAL_SETTINGS, time_grid="full")
+        rows.append(
+            ("original scheme", *timed_training(train_cohort, heldout, **original))
+        )
+    default_seconds = rows[0][1]
+    print(
+        f"{'setting':<28}{'seconds':>9}{'vs default':>12}"
+        f"{'heldout MSE':>13}{'LOCF MSE':>10}{'group AUC':>11}"
+    )
+    for name, seconds, scores in rows:
+        print(
+            f"{name:<28}{seconds:>9.2f}{seconds / default_seconds:>11.2f}x"
+            f"{scores['heldout_mse']:>13.3f}{scores['locf_mse']:>10.3f}"
+            f"{scores['group_auc']:>11.3f}"
+        )
+
+
+def scaling(sizes=(100, 1_000, 10_000), epochs=2):
+    print(f"\n{'individuals':>12}{'updates/epoch':>15}{'s/epoch':>10}{'ms/indiv.':>11}")
+    for n in sizes:
+        cohort = helpers.simulate_cohort(n=n, seed=1)
+        model = helpers.ODEVAE(cohort.p, cohort.q)
+        helpers.train(model, cohort, epochs=1, progress=False)  # warm-up
+        start = time.perf_counter()
+        helpers.train(model, cohort, epochs=epochs, progress=False)
+        per_epoch = (time.perf_counter() - start) / epochs
+        updates = -(-n // 100)
+        print(f"{n:>12}{updates:>15}{per_epoch:>10.3f}{1e3 * per_epoch / n:>11.3f}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--skip-original",
+        action="store_true",
+        help="leave out the slow original scheme (about 1-2 minutes)",
+    )
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    print(
+        f"python {platform.python_version()}, torch {torch.__version__}, "
+        f"{platform.processor() or platform.machine()}, "
+        f"{torch.get_num_threads()} threads"
+    )
+    comparison(args.skip_original)
+    scaling()
+
+
+if __name__ == "__main__":
+    main()

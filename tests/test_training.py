@@ -1,0 +1,122 @@
+"""Batched training: determinism, the original scheme, errors and the quality bar."""
+
+import pandas as pd
+import pytest
+import torch
+
+import helpers
+from helpers import ODEVAE, VAE, make_batch
+
+QUALITY_SEEDS = (12, 1, 2)
+
+
+@pytest.fixture(scope="module")
+def small():
+    return helpers.simulate_cohort(n=10, seed=7)
+
+
+def test_history_and_callback(small):
+    seen = []
+    history = helpers.train(
+        ODEVAE(small.p, small.q),
+        small,
+        epochs=7,
+        batch_size=4,
+        callback=lambda m, e: seen.append(e),
+        every=3,
+        progress=False,
+    )
+    assert isinstance(history, pd.DataFrame)
+    assert list(history["epoch"]) == list(range(1, 8))
+    assert {"loss", "seconds"} <= set(history.columns)
+    assert history["loss"].iloc[-1] < history["loss"].iloc[0]
+    assert seen == [3, 6, 7]
+
+
+def test_same_seed_same_trained_weights(small):
+    models = [ODEVAE(small.p, small.q, seed=2) for _ in range(3)]
+    for model, seed in zip(models, (5, 5, 6)):
+        helpers.train(model, small, epochs=3, batch_size=3, seed=seed, progress=False)
+    same = zip(models[0].parameters(), models[1].parameters())
+    assert all(torch.equal(a, b) for a, b in same)
+    assert not torch.equal(models[0].encoder.weight, models[2].encoder.weight)
+
+
+def test_batch_size_one_is_the_original_one_at_a_time_scheme(small):
+    trained, by_hand = ODEVAE(small.p, small.q), ODEVAE(small.p, small.q)
+    helpers.train(
+        trained,
+        small,
+        epochs=2,
+        lr=5e-4,
+        batch_size=1,
+        shuffle=False,
+        schedule="constant",
+        seed=3,
+        progress=False,
+    )
+    optimiser = torch.optim.Adam(by_hand.parameters(), lr=5e-4)
+    generator = torch.Generator().manual_seed(3)
+    for _ in range(2):
+        for i in range(small.n):
+            loss = by_hand.loss(make_batch(small, [i]), generator=generator)
+            optimiser.zero_grad()
+            loss.backward()
+            optimiser.step()
+    for a, b in zip(trained.parameters(), by_hand.parameters()):
+        assert torch.allclose(a, b, atol=1e-6)
+    assert helpers.ORIGINAL_SETTINGS["batch_size"] == 1
+
+
+def test_vae_trains_and_full_grid_option_runs(small):
+    history = helpers.train(VAE(small.p), small, epochs=5, progress=False)
+    assert history["loss"].iloc[-1] < history["loss"].iloc[0]
+    helpers.train(
+        ODEVAE(small.p, small.q), small, epochs=1, time_grid="full", progress=False
+    )
+
+
+def test_nan_loss_stops_with_advice(small):
+    def broken(t, z, params):
+        return z * float("nan")
+
+    model = ODEVAE(small.p, small.q, dynamics=broken)
+    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+        helpers.train(model, small, epochs=2, progress=False)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"epochs": 0}, "epochs must be"),
+        ({"lr": -1.0}, "lr must be"),
+        ({"batch_size": 0}, "batch_size must be"),
+        ({"time_grid": "daily"}, "time_grid must be one of"),
+        ({"schedule": "step"}, "schedule must be one of"),
+        ({"every": 0}, "every must be"),
+    ],
+)
+def test_bad_training_arguments(small, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        helpers.train(ODEVAE(small.p, small.q), small, progress=False, **kwargs)
+
+
+def test_model_and_data_must_fit(small):
+    with pytest.raises(ValueError, match="expects p=4"):
+        helpers.train(VAE(4), small, progress=False)
+    with pytest.raises(ValueError, match="q=3"):
+        helpers.train(ODEVAE(small.p, 3), small, progress=False)
+    with pytest.raises(ValueError, match="cohort must be a Cohort"):
+        helpers.train(VAE(small.p), [small.xs], progress=False)
+
+
+@pytest.mark.parametrize("seed", QUALITY_SEEDS)
+def test_quality_bar_with_default_settings(seed):
+    """Default training beats carrying the last observation forward by far."""
+    train_cohort, heldout = helpers.split_last_visit(helpers.simulate_cohort(seed=seed))
+    model = ODEVAE(train_cohort.p, train_cohort.q)
+    helpers.train(model, train_cohort, progress=False)
+    scores = helpers.evaluate(model, train_cohort, heldout)
+    assert scores["heldout_mse"] <= 0.40
+    assert scores["group_auc"] >= 0.99
+    assert scores["locf_mse"] > 1.0
