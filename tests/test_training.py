@@ -44,17 +44,8 @@ def test_same_seed_same_trained_weights(small):
 
 def test_batch_size_one_is_the_original_one_at_a_time_scheme(small):
     trained, by_hand = ODEVAE(small.p, small.q), ODEVAE(small.p, small.q)
-    helpers.train(
-        trained,
-        small,
-        epochs=2,
-        lr=5e-4,
-        batch_size=1,
-        shuffle=False,
-        schedule="constant",
-        seed=3,
-        progress=False,
-    )
+    original = dict(helpers.ORIGINAL_SETTINGS, epochs=2)
+    helpers.train(trained, small, seed=3, progress=False, **original)
     optimiser = torch.optim.Adam(by_hand.parameters(), lr=5e-4)
     generator = torch.Generator().manual_seed(3)
     for _ in range(2):
@@ -94,6 +85,7 @@ def test_nan_loss_stops_with_advice(small):
         ({"time_grid": "daily"}, "time_grid must be one of"),
         ({"schedule": "step"}, "schedule must be one of"),
         ({"every": 0}, "every must be"),
+        ({"betas": (0.9, 1.5)}, "betas must be"),
     ],
 )
 def test_bad_training_arguments(small, kwargs, message):
