@@ -36,7 +36,7 @@ class Alignment:
 
     def apply(self, latent: torch.Tensor) -> torch.Tensor:
         """Aligned copy of ``latent`` ``(..., zdim)``."""
-        latent = torch.as_tensor(latent, dtype=self.scale.dtype)
+        latent = torch.as_tensor(latent).to("cpu", self.scale.dtype)
         return latent[..., list(self.order)] * self.scale + self.shift
 
 
@@ -126,7 +126,7 @@ def align_latent(model: VAE, cohort: Cohort) -> Alignment:
                 for g, t in zip(cohort.groups, cohort.ts)
             ]
         )
-    return fit_alignment(latent.reshape(-1, 2), truth.reshape(-1, 2))
+    return fit_alignment(latent.reshape(-1, 2).cpu(), truth.reshape(-1, 2))
 
 
 def auc(scores, labels) -> float:
@@ -186,10 +186,10 @@ def evaluate(model: ODEVAE, cohort: Cohort, heldout: dict) -> dict:
     solve_times, where = torch.unique(times, sorted=True, return_inverse=True)
     paths = model.latent_paths(first_visits, cohort.baseline[ids], solve_times)
     latent = paths[where, torch.arange(len(ids))]  # (m, zdim)
-    predictions = model.decode(latent)[0]
+    predictions = model.decode(latent)[0].to("cpu", torch.float32)
     last_observed = torch.stack([cohort.xs[i][-1] for i in ids.tolist()])
 
-    params = model.ode_params(cohort.baseline).numpy()
+    params = model.ode_params(cohort.baseline).cpu().double().numpy()
     is_group_2 = (cohort.groups == 2).numpy()
     per_param = [auc(params[:, k], is_group_2) for k in range(params.shape[1])]
     per_param = [max(a, 1.0 - a) for a in per_param]

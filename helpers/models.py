@@ -122,6 +122,7 @@ class VAE(nn.Module):
 
     def encode(self, x):
         """Latent mean and log-variance ``(..., zdim)`` of visits ``x`` ``(..., p)``."""
+        x = torch.as_tensor(x).to(self.encoder.weight)  # the model's device and dtype
         hidden = torch.tanh(self.encoder(x)) + 1.0
         logvar = -torch.relu(self.encoder_logvar(hidden))
         return self.encoder_mean(hidden), self.logvar_scale * logvar + self.logvar_shift
@@ -262,6 +263,7 @@ class ODEVAE(VAE):
 
     def ode_params(self, baseline):
         """ODE parameters ``(n, n_ode_params)`` from baseline variables ``(n, q)``."""
+        baseline = torch.as_tensor(baseline).to(self.param_scale)
         squeeze = baseline.dim() == 1
         baseline = baseline.reshape(-1, baseline.shape[-1])
         if baseline.shape[-1] != self.q:

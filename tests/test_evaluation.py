@@ -97,3 +97,14 @@ def test_plots_return_labelled_figures(split):
     with pytest.raises(ValueError, match="group must be"):
         helpers.plot_group(model, train_cohort, 3)
     matplotlib.pyplot.close("all")
+
+
+def test_evaluation_and_plots_follow_the_model_precision(split):
+    """A float64 model (like a GPU model) gets float32 CPU data moved to it."""
+    train_cohort, heldout = split
+    model = ODEVAE(train_cohort.p, train_cohort.q).double()
+    scores = helpers.evaluate(model, train_cohort, heldout)
+    assert all(isinstance(scores[k], float) for k in ("heldout_mse", "latent_r2"))
+    helpers.plot_individual(model, train_cohort, 0)
+    helpers.plot_group(model, train_cohort, 1)
+    matplotlib.pyplot.close("all")

@@ -112,3 +112,10 @@ def test_quality_bar_with_default_settings(seed):
     assert scores["heldout_mse"] <= 0.40
     assert scores["group_auc"] >= 0.99
     assert scores["locf_mse"] > 1.0
+
+
+def test_four_parameter_variant_trains(small):
+    model = ODEVAE(small.p, small.q, n_ode_params=4)
+    history = helpers.train(model, small, epochs=3, progress=False)
+    assert model.ode_params(small.baseline).shape == (small.n, 4)
+    assert history["loss"].notna().all()

@@ -1,0 +1,497 @@
+"""Exercise explorer: one experiment per click (Part II, "Exercises").
+
+``run_experiment`` runs one whole experiment - simulate a cohort, hold out
+each individual's last visit, train an ODE-VAE, score it - and returns the
+numbers and a figure. ``explorer`` wraps it in an ipywidgets panel with
+sliders, a Run button, the figure and a table that puts each run next to the
+one before, so the effect of a change is visible at a glance.
+
+The panel uses only widgets and calls that ipywidgets 7.7 (Colab) and 8.x
+share.
+"""
+
+import base64
+import html
+import inspect
+import io
+import math
+import time
+
+import ipywidgets as widgets
+import pandas as pd
+import torch
+from IPython.display import Image, clear_output, display
+from matplotlib.figure import Figure
+
+from ._checks import check_float, check_int
+from .evaluation import align_latent, evaluate
+from .models import ODEVAE
+from .plotting import plot_group
+from .simulation import Cohort, simulate_cohort, split_last_visit
+from .training import train
+
+SIMULATION_SETTINGS = ("n", "maxntps", "sigma_ind", "baseline", "ode_params", "seed")
+TRAINING_SETTINGS = ("epochs", "lr", "batch_size")
+SCORES = ("heldout_mse", "locf_mse", "group_auc", "latent_r2")
+METRICS = (*SCORES, "final_loss", "seconds")
+ENTRY_NAMES = {2: ("a11", "a22"), 4: ("a11", "a12", "a21", "a22")}
+
+
+def _defaults_of(function, names) -> dict:
+    parameters = inspect.signature(function).parameters
+    return {name: parameters[name].default for name in names}
+
+
+def default_settings() -> dict:
+    """The settings ``run_experiment`` uses when none are given.
+
+    Data settings and training settings are read from the signatures of
+    :func:`helpers.simulate_cohort` and :func:`helpers.train`, so they always
+    match the defaults of the rest of the notebook.
+
+    Returns:
+        A dict: ``n``, ``maxntps``, ``sigma_ind``, ``baseline_noise``,
+        ``baseline``, ``ode_params``, ``n_ode_params``, ``epochs``, ``lr``,
+        ``batch_size``, ``seed``, ``model_seed``.
+    """
+    data = _defaults_of(simulate_cohort, SIMULATION_SETTINGS)
+    training = _defaults_of(train, TRAINING_SETTINGS)
+    return dict(
+        n=data["n"], maxntps=data["maxntps"], sigma_ind=data["sigma_ind"],
+        baseline_noise=0.0, baseline=data["baseline"],
+        ode_params=data["ode_params"], n_ode_params=2, **training,
+        seed=data["seed"], model_seed=0,
+    )
+
+
+def resolve_settings(settings: dict) -> dict:
+    """Fill in defaults and check the settings that no other helper checks.
+
+    Args:
+        settings: some of the names of :func:`default_settings`.
+
+    Returns:
+        A complete settings dict.
+
+    Raises:
+        ValueError: for an unknown name, or a bad ``baseline_noise``,
+            ``n_ode_params`` or ``model_seed``.
+    """
+    resolved = default_settings()
+    unknown = sorted(set(settings) - set(resolved))
+    if unknown:
+        raise ValueError(
+            f"unknown setting(s) {', '.join(unknown)}; allowed settings are "
+            f"{', '.join(resolved)}"
+        )
+    resolved.update(settings)
+    check_float("baseline_noise", resolved["baseline_noise"], minimum=0)
+    if resolved["n_ode_params"] not in (2, 4):
+        raise ValueError(
+            "n_ode_params must be 2 (learn a11 and a22) or 4 (learn the whole "
+            f"matrix), got {resolved['n_ode_params']!r}"
+        )
+    check_int("model_seed", resolved["model_seed"], minimum=0)
+    return resolved
+
+
+def add_baseline_noise(cohort: Cohort, sd: float, seed: int) -> Cohort:
+    """Copy of ``cohort`` with extra ``N(0, sd)`` noise on every baseline variable.
+
+    The simulator fixes the baseline standard deviation by strategy (0.1 for
+    "trueparams", 1 for "groupsonly"); this adds independent noise on top, so
+    the total standard deviation is ``sqrt(strategy_sd**2 + sd**2)``.
+
+    Args:
+        cohort: the cohort.
+        sd: standard deviation of the added noise (0 returns ``cohort``).
+        seed: seed of the noise (a torch generator of its own).
+
+    Returns:
+        The cohort with noisier ``baseline`` ``(n, q)``.
+    """
+    sd = check_float("baseline_noise", sd, minimum=0)
+    if sd == 0:
+        return cohort
+    generator = torch.Generator().manual_seed(check_int("seed", seed))
+    noise = sd * torch.randn(cohort.baseline.shape, generator=generator)
+    settings = dict(cohort.settings, baseline_noise=sd)
+    return Cohort(xs=list(cohort.xs), ts=list(cohort.ts),
+                  baseline=cohort.baseline + noise, groups=cohort.groups,
+                  ode_params=cohort.ode_params, u0=cohort.u0, settings=settings)
+
+
+def _as_matrices(params: torch.Tensor) -> torch.Tensor:
+    """ODE parameters ``(n, 2)`` (diagonal) or ``(n, 4)`` as matrices ``(n, 2, 2)``."""
+    if params.shape[-1] == 2:
+        return torch.diag_embed(params)
+    return params.reshape(-1, 2, 2)
+
+
+@torch.no_grad()
+def learned_ode_params(model: ODEVAE, cohort: Cohort, alignment=None) -> dict:
+    """Group means of the learned ODE parameters, in the truth's coordinates.
+
+    The latent space is identified only up to order, sign and scale of its
+    dimensions, so each learned matrix ``A`` is carried over with the
+    alignment to the truth (``u = D P z`` gives ``D P A P^T D^-1``; the
+    alignment's shift is ignored). Diagonal entries do not change under
+    sign and scale; off-diagonal ones are rescaled.
+
+    Args:
+        model: a trained :class:`helpers.ODEVAE` with linear dynamics.
+        cohort: the cohort whose baseline variables feed the model.
+        alignment: from :func:`helpers.align_latent` (computed when omitted).
+
+    Returns:
+        ``{1: (...), 2: (...)}``: per group the mean learned ``(a11, a22)``
+        for two parameters or ``(a11, a12, a21, a22)`` for four.
+    """
+    alignment = align_latent(model, cohort) if alignment is None else alignment
+    params = model.ode_params(cohort.baseline).double()  # (n, k)
+    permutation = torch.eye(2, dtype=torch.float64)[list(alignment.order)]
+    scale = alignment.scale.double()
+    matrices = permutation @ _as_matrices(params) @ permutation.T
+    matrices = matrices * scale[:, None] / scale[None, :]  # D A D^-1
+    entries = matrices.reshape(-1, 4)
+    if params.shape[-1] == 2:
+        entries = entries[:, [0, 3]]
+    return {
+        group: tuple(round(value, 4)
+                     for value in entries[cohort.groups == group].mean(0).tolist())
+        for group in (1, 2)
+    }
+
+
+def plot_fits(model: ODEVAE, cohort: Cohort, alignment=None, title: str = ""):
+    """Fitted latent trajectories of both groups side by side.
+
+    Uses :func:`helpers.plot_group` on a figure that pyplot does not track,
+    so repeated runs never pile up open figures.
+
+    Args:
+        model: a trained :class:`helpers.ODEVAE`.
+        cohort: the cohort to draw.
+        alignment: latent-to-truth map (computed when omitted).
+        title: figure title.
+
+    Returns:
+        A :class:`matplotlib.figure.Figure` with two axes.
+    """
+    alignment = align_latent(model, cohort) if alignment is None else alignment
+    figure = Figure(figsize=(10, 3.8))
+    axes = figure.subplots(1, 2, sharey=True)
+    for group, ax in zip((1, 2), axes):
+        plot_group(model, cohort, group, ax=ax, alignment=alignment)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def _simulate(settings: dict) -> tuple:
+    cohort = simulate_cohort(**{name: settings[name] for name in SIMULATION_SETTINGS})
+    cohort = add_baseline_noise(cohort, settings["baseline_noise"], settings["seed"])
+    train_cohort, heldout = split_last_visit(cohort)
+    if len(heldout["ids"]) == 0:
+        raise ValueError(
+            f"maxntps={settings['maxntps']} leaves nobody with two follow-up "
+            "visits, so no last visit can be held out; use maxntps >= 2"
+        )
+    return train_cohort, heldout
+
+
+def run_experiment(**settings) -> dict:
+    """Simulate, train and evaluate one ODE-VAE (notebook section "Exercises").
+
+    Args:
+        **settings: any of the names below; the rest take the defaults of
+            :func:`default_settings`.
+            ``n``: individuals; ``maxntps``: most follow-up visits;
+            ``sigma_ind``: noise sd of the time-dependent variables;
+            ``baseline_noise``: sd of extra noise added to the baseline
+            variables (see :func:`add_baseline_noise`); ``baseline``:
+            "trueparams" or "groupsonly"; ``ode_params``: true
+            ``(a11, a12, a21, a22)`` of group 1 and of group 2;
+            ``n_ode_params``: 2 (learn the diagonal) or 4 (the whole matrix);
+            ``epochs``, ``lr``, ``batch_size``: as in :func:`helpers.train`;
+            ``seed``: seed of the data; ``model_seed``: seed of the initial
+            weights and of the training noise.
+
+    Returns:
+        The dict of :func:`helpers.evaluate` (``heldout_mse``, ``locf_mse``,
+        ``group_auc``, ``latent_r2``, ...) plus ``learned_ode_params`` (see
+        :func:`learned_ode_params`), ``final_loss`` (training loss per
+        individual in the last epoch), ``seconds`` (training time),
+        ``history`` (the loss per epoch), ``settings`` (all settings used)
+        and ``figure`` (fitted trajectories per group, two axes).
+
+    Raises:
+        ValueError: for an unknown setting name or a bad value.
+        FloatingPointError: when training diverges.
+    """
+    settings = resolve_settings(settings)
+    train_cohort, heldout = _simulate(settings)
+    model = ODEVAE(train_cohort.p, train_cohort.q,
+                   n_ode_params=settings["n_ode_params"], seed=settings["model_seed"])
+    training = {name: settings[name] for name in TRAINING_SETTINGS}
+    start = time.perf_counter()
+    history = train(model, train_cohort, **training, seed=settings["model_seed"],
+                    progress=False)
+    seconds = time.perf_counter() - start
+    metrics = evaluate(model, train_cohort, heldout)
+    alignment = align_latent(model, train_cohort)
+    if not all(math.isfinite(metrics[name]) for name in SCORES):
+        raise FloatingPointError(
+            f"training ended with non-finite scores {metrics}; lower the learning "
+            f"rate lr (now {settings['lr']})"
+        )
+    title = (f"held-out MSE {metrics['heldout_mse']:.3f} (LOCF "
+             f"{metrics['locf_mse']:.3f}), group AUC {metrics['group_auc']:.2f}, "
+             f"latent R² {metrics['latent_r2']:.2f}")
+    return {
+        **metrics,
+        "learned_ode_params": learned_ode_params(model, train_cohort, alignment),
+        "final_loss": float(history["loss"].iloc[-1]),
+        "seconds": seconds,
+        "history": history,
+        "settings": settings,
+        "figure": plot_fits(model, train_cohort, alignment, title),
+    }
+
+
+def growth_rates(entries) -> tuple:
+    """Real parts of the eigenvalues of a learned matrix, largest first.
+
+    Any invertible linear change of the latent coordinates keeps the
+    eigenvalues, so they compare fairly with the truth even when the learned
+    matrix is not diagonal (true rates: group 1 -0.2 and -0.2, group 2 0.2
+    and -0.2).
+
+    Args:
+        entries: ``(a11, a22)`` of a diagonal matrix or ``(a11, a12, a21, a22)``.
+
+    Returns:
+        The two rates as floats.
+    """
+    matrix = _as_matrices(torch.tensor([entries], dtype=torch.float64))[0]
+    rates = torch.linalg.eigvals(matrix).real.sort(descending=True).values
+    return tuple(rates.tolist())
+
+
+def metrics_frame(results: dict) -> pd.DataFrame:
+    """Table of the scores of several runs, one column per run.
+
+    Args:
+        results: ``{label: result of run_experiment}``.
+
+    Returns:
+        A float DataFrame: rows ``heldout_mse``, ``locf_mse``, ``group_auc``,
+        ``latent_r2``, ``final_loss``, ``seconds``, the learned ODE parameters per group
+        (``g1 a11`` ...; NaN where a run did not learn that entry) and their
+        :func:`growth_rates` (``g1 rate 1``, ``g1 rate 2``, ...).
+    """
+    columns = {}
+    for label, result in results.items():
+        column = {name: float(result[name]) for name in METRICS}
+        for group, values in result["learned_ode_params"].items():
+            names = ENTRY_NAMES[len(values)]
+            column.update({f"g{group} {n}": float(v) for n, v in zip(names, values)})
+            rates = growth_rates(values)
+            column.update({f"g{group} rate {k + 1}": r for k, r in enumerate(rates)})
+        columns[label] = column
+    rows = list(METRICS) + [f"g{g} {n}" for g in (1, 2)
+                            for n in ENTRY_NAMES[4] + ("rate 1", "rate 2")]
+    return pd.DataFrame(columns, index=rows, dtype="float64").dropna(how="all")
+
+
+def changed_settings(before: dict, after: dict) -> dict:
+    """``{name: (old, new)}`` for each setting that differs between two runs."""
+    return {name: (before[name], after[name]) for name in after
+            if before.get(name) != after[name]}
+
+
+def _slider(kind, value, low, high, step, description, **extra):
+    low, high = min(low, value), max(high, value)  # never clip a starting value
+    return kind(value=value, min=low, max=high, step=step, description=description,
+                continuous_update=False, style={"description_width": "initial"},
+                **extra)
+
+
+def _dropdown(options, value, description):
+    if value not in [v for _, v in options]:
+        options = sorted(options + [(str(value), value)], key=lambda o: o[1])
+    return widgets.Dropdown(options=options, value=value, description=description,
+                            style={"description_width": "initial"})
+
+
+def _make_controls(settings: dict) -> dict:
+    """One widget per setting (the ODE parameters: one slider per diagonal entry)."""
+    matrices = settings["ode_params"]
+    float_slider = widgets.FloatSlider
+    controls = {
+        "n": _slider(widgets.IntSlider, settings["n"], 10, 500, 10, "individuals n"),
+        "maxntps": _slider(widgets.IntSlider, settings["maxntps"], 1, 20, 1,
+                           "max. follow-ups"),
+        "sigma_ind": _slider(float_slider, settings["sigma_ind"], 0.0, 2.0, 0.05,
+                             "noise sigma_ind"),
+        "baseline_noise": _slider(float_slider, settings["baseline_noise"], 0.0, 2.0,
+                                  0.05, "extra baseline noise"),
+        "baseline": _dropdown([("trueparams", "trueparams"),
+                               ("groupsonly", "groupsonly")],
+                              settings["baseline"], "baseline strategy"),
+    }
+    for group in (1, 2):
+        for name, index in (("a11", 0), ("a22", 3)):
+            controls[f"g{group}_{name}"] = _slider(
+                float_slider, matrices[group - 1][index], -0.5, 0.5, 0.05,
+                f"group {group} true {name}", readout_format=".2f")
+    controls.update(
+        n_ode_params=_dropdown([("2 (a11, a22)", 2), ("4 (full matrix)", 4)],
+                               settings["n_ode_params"], "learned ODE params"),
+        epochs=_slider(widgets.IntSlider, settings["epochs"], 10, 500, 10, "epochs"),
+        lr=_dropdown([(f"{v:g}", v) for v in (1e-3, 5e-3, 0.01, 0.02, 0.05, 0.1,
+                                               0.2, 0.5)],
+                     settings["lr"], "learning rate"),
+        batch_size=_dropdown([(str(v), v) for v in (5, 10, 25, 50, 100)],
+                             settings["batch_size"], "batch size"),
+        seed=_slider(widgets.IntSlider, settings["seed"], 0, 100, 1, "data seed"),
+        model_seed=_slider(widgets.IntSlider, settings["model_seed"], 0, 100, 1,
+                           "model seed"),
+    )
+    return controls
+
+
+DATA_CONTROLS = ("n", "maxntps", "sigma_ind", "baseline_noise", "baseline",
+                 "g1_a11", "g1_a22", "g2_a11", "g2_a22", "seed")
+
+
+def _png(figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    return buffer.getvalue()
+
+
+class Explorer(widgets.VBox):
+    """The exercise panel returned by :func:`explorer`.
+
+    Attributes:
+        controls: ``{name: widget}``, one per setting (ODE parameters as
+            ``g1_a11``, ``g1_a22``, ``g2_a11``, ``g2_a22``).
+        run_button: starts :meth:`run`.
+        status: one line saying what happened last.
+        metrics_html: the scores of the last run next to the run before.
+        output: the figure of the last run (or the error message).
+        results: every successful run's result, oldest first.
+    """
+
+    def __init__(self, **settings):
+        self._base = resolve_settings(settings)
+        self.controls = _make_controls(self._base)
+        self.run_button = widgets.Button(description="Run", button_style="primary",
+                                         tooltip="simulate, train and evaluate")
+        self.status = widgets.HTML(value="Choose settings and press Run.")
+        self.metrics_html = widgets.HTML(value="")
+        self.output = widgets.Output()
+        self.results = []
+        self.run_button.on_click(self.run)
+        data = [self.controls[name] for name in DATA_CONTROLS]
+        model = [w for name, w in self.controls.items() if name not in DATA_CONTROLS]
+        columns = widgets.HBox([widgets.VBox([widgets.Label("Data")] + data),
+                                widgets.VBox([widgets.Label("Model and training")]
+                                             + model)])
+        action = widgets.HBox([self.run_button, self.status])
+        super().__init__(children=[columns, action, self.metrics_html, self.output])
+
+    def current_settings(self) -> dict:
+        """The settings the controls show, ready for :func:`run_experiment`."""
+        values = {name: w.value for name, w in self.controls.items()}
+        matrices = [list(row) for row in self._base["ode_params"]]
+        for group in (1, 2):
+            matrices[group - 1][0] = values.pop(f"g{group}_a11")
+            matrices[group - 1][3] = values.pop(f"g{group}_a22")
+        return dict(values, ode_params=tuple(tuple(row) for row in matrices))
+
+    def run(self, _button=None):
+        """Run one experiment with the current settings and show the outcome.
+
+        Errors (bad settings, a diverging run) become a message in the panel.
+
+        Returns:
+            The result of :func:`run_experiment`, or None after an error.
+        """
+        settings = self.current_settings()
+        self.run_button.disabled = True
+        self.status.value = (f"Running: {settings['epochs']} epochs on "
+                             f"{settings['n']} individuals ...")
+        result, message = None, None
+        try:
+            result = run_experiment(**settings)
+        except (ValueError, FloatingPointError) as error:
+            message = str(error)
+        except Exception as error:  # noqa: BLE001 - a widget callback must not raise
+            message = f"unexpected {type(error).__name__}: {error}"
+        finally:
+            self.run_button.disabled = False
+        if message is not None:
+            self._fail(message)
+        else:
+            self._succeed(result)
+        return result
+
+    def _fail(self, message: str) -> None:
+        self.status.value = ("<b style='color:#b00020'>Could not run:</b> "
+                             + html.escape(message))
+        self._show(message=message)
+
+    def _succeed(self, result: dict) -> None:
+        previous = self.results[-1] if self.results else None
+        self.results.append(result)
+        runs = {"this run": result}
+        if previous is not None:
+            runs["previous run"] = previous
+        table = metrics_frame(runs).to_html(float_format="{:.3f}".format, na_rep="-")
+        changes = ""
+        if previous is not None:
+            diff = changed_settings(previous["settings"], result["settings"])
+            listed = ", ".join(f"{name} {old} -> {new}"
+                               for name, (old, new) in diff.items())
+            listed = html.escape(listed or "nothing (same settings)")
+            changes = f"<p>Changed: {listed}</p>"
+        self.metrics_html.value = table + changes
+        self.status.value = (
+            f"Done: trained in {result['seconds']:.1f} s; held-out MSE "
+            f"{result['heldout_mse']:.3f} vs {result['locf_mse']:.3f} for carrying "
+            "the last visit forward.")
+        self._show(figure=result["figure"])
+
+    def _show(self, figure=None, message=None) -> None:
+        """Replace the output area's content with a figure or a message."""
+        png = None if figure is None else _png(figure)
+        with self.output:
+            if self.output.msg_id:  # in a kernel the front end captures display()
+                clear_output(wait=True)
+                display(Image(data=png) if png is not None else message)
+                return
+        # No kernel (tests, scripts): write the output records directly.
+        if png is not None:
+            data = {"image/png": base64.b64encode(png).decode("ascii"),
+                    "text/plain": "<figure: fitted trajectories per group>"}
+            record = {"output_type": "display_data", "data": data, "metadata": {}}
+        else:
+            record = {"output_type": "stream", "name": "stdout", "text": message}
+        self.output.outputs = (record,)
+
+
+def explorer(**settings) -> Explorer:
+    """Build the exercise panel (notebook section "Exercises").
+
+    Args:
+        **settings: starting values of the controls (names as in
+            :func:`default_settings`); the rest take the defaults.
+
+    Returns:
+        An :class:`Explorer` (an ``ipywidgets.VBox``): display it, move the
+        sliders, press Run.
+    """
+    return Explorer(**settings)
