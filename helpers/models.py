@@ -321,14 +321,7 @@ class ODEVAE(VAE):
         ODE-smoothed means at the follow-ups, encoder log-variances)
         ``+ penalty_weight * ||decoder parameters||^2
         + consistency_weight * sum_follow-ups ||mu_smooth - mu_encoder||^2``.
-
-        Args:
-            batch: stacked visits from :func:`helpers.make_batch`.
-            eps: optional ``(N, zdim)`` noise for the reparameterisation.
-            generator: random generator used when ``eps`` is None.
-
-        Returns:
-            A scalar tensor.
+        Arguments and result as in :meth:`VAE.loss`.
         """
         self._check_batch(batch)
         mean, logvar, smooth = self.smooth_means(batch)

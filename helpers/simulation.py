@@ -309,20 +309,13 @@ def simulate_cohort(
     Returns:
         The simulated :class:`Cohort`.
     """
-    _check_simulation_args(
-        n,
-        p,
-        q,
-        q_info,
-        baseline,
-        maxntps,
-        t_start,
-        t_end,
-        sigma_var,
-        sigma_ind,
-        ode_params,
-        u0,
-    )
+    settings = {
+        "n": n, "p": p, "q": q, "q_info": q_info, "baseline": baseline,
+        "maxntps": maxntps, "t_start": t_start, "t_end": t_end,
+        "sigma_var": sigma_var, "sigma_ind": sigma_ind,
+        "ode_params": ode_params, "u0": u0,
+    }  # fmt: skip
+    _check_simulation_args(**settings)
     rng = np.random.default_rng(check_int("seed", seed))
     groups = np.full(n, 2, dtype=np.int64)
     groups[rng.permutation(n)[: n // 2]] = 1
@@ -346,19 +339,6 @@ def simulate_cohort(
         ts.append(torch.tensor(times, dtype=torch.float32))
 
     base = _simulate_baseline(rng, groups, q, q_info, baseline, ode_params)
-    settings = {
-        "n": n,
-        "p": p,
-        "q": q,
-        "q_info": q_info,
-        "baseline": baseline,
-        "maxntps": maxntps,
-        "t_start": t_start,
-        "t_end": t_end,
-        "sigma_var": sigma_var,
-        "sigma_ind": sigma_ind,
-        "seed": seed,
-    }
     return Cohort(
         xs=xs,
         ts=ts,
@@ -366,7 +346,7 @@ def simulate_cohort(
         groups=torch.tensor(groups),
         ode_params=ode_params,
         u0=u0,
-        settings=settings,
+        settings=settings | {"seed": seed},
     )
 
 

@@ -7,6 +7,7 @@ with one ODE solve per mini-batch.
 
 import math
 import time
+from contextlib import contextmanager
 
 import pandas as pd
 import torch
@@ -18,8 +19,8 @@ from .models import VAE
 from .simulation import Cohort, grid_times
 
 # Defaults chosen to reach the quality bar quickly (see benchmarks/README.md):
-# the whole cohort in one batch and a learning rate large enough to need
-# only about a hundred Adam steps.
+# the whole cohort in one batch, and a learning rate large enough to need only
+# a few hundred Adam steps, lowered smoothly towards the end.
 DEFAULT_EPOCHS = 200
 DEFAULT_LR = 0.05
 DEFAULT_BATCH_SIZE = 100
@@ -133,65 +134,58 @@ def train(
     if batch_size >= cohort.n:  # one batch: build it once
         whole = make_batch(cohort, range(cohort.n), grid).to(parameter.device)
 
-    on_cpu = parameter.device.type == "cpu"
-    threads = torch.get_num_threads()
-    if on_cpu:  # tiny tensors: threads only add overhead (3-5x on 2 busy cores)
-        torch.set_num_threads(1)
-    try:
-        history = _run_epochs(
-            model,
-            cohort,
-            optimiser,
-            scheduler,
-            generator,
-            whole,
-            grid,
-            epochs,
-            lr,
-            batch_size,
-            shuffle,
-            callback,
-            every,
-            progress,
-        )
-    finally:
-        torch.set_num_threads(threads)
-    model.eval()
-    return pd.DataFrame(history)
-
-
-def _run_epochs(
-    model,
-    cohort,
-    optimiser,
-    scheduler,
-    generator,
-    whole,
-    grid,
-    epochs,
-    lr,
-    batch_size,
-    shuffle,
-    callback,
-    every,
-    progress,
-) -> list:
-    """The training loop of :func:`train`; returns one dict per epoch."""
-    device = next(model.parameters()).device
-    history, start = [], time.perf_counter()
-    model.train()
-    # only switch the bar off explicitly, so that TQDM_DISABLE=1 (CI) still works
-    bar_options = {} if progress else {"disable": True}
-    for epoch in tqdm(range(1, epochs + 1), desc="training", **bar_options):
+    def batches(generator):
         order = (
             torch.randperm(cohort.n, generator=generator)
             if shuffle
             else torch.arange(cohort.n)
         )
-        total = 0.0
+        if whole is not None:
+            yield whole
+            return
         for first in range(0, cohort.n, batch_size):
             ids = order[first : first + batch_size]
-            batch = whole or make_batch(cohort, ids, grid).to(device)
+            yield make_batch(cohort, ids, grid).to(parameter.device)
+
+    with _one_thread_on(parameter.device):
+        history = _run_epochs(
+            model, cohort.n, optimiser, scheduler, generator, batches, epochs, lr,
+            callback, every, progress,
+        )  # fmt: skip
+    model.eval()
+    return pd.DataFrame(history)
+
+
+@contextmanager
+def _one_thread_on(device):
+    """Run torch single-threaded on the CPU, then restore the thread count.
+
+    The tensors are tiny: extra threads only add overhead (3-5x slower on a
+    busy two-core machine such as Colab's).
+    """
+    threads = torch.get_num_threads()
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _run_epochs(model, n, optimiser, scheduler, generator, batches, epochs, lr,
+                callback, every, progress) -> list:  # fmt: skip
+    """The training loop of :func:`train`; returns one dict per epoch.
+
+    ``batches(generator)`` yields one epoch's mini-batches; ``n`` is the
+    number of individuals (the loss is reported per individual).
+    """
+    history, start = [], time.perf_counter()
+    model.train()
+    # only switch the bar off explicitly, so that TQDM_DISABLE=1 (CI) still works
+    bar_options = {} if progress else {"disable": True}
+    for epoch in tqdm(range(1, epochs + 1), desc="training", **bar_options):
+        total = 0.0
+        for batch in batches(generator):
             loss = model.loss(batch, generator=generator)
             value = loss.item()
             if not math.isfinite(value):
@@ -207,7 +201,7 @@ def _run_epochs(
                 scheduler.step()
             total += value
         seconds = time.perf_counter() - start
-        history.append({"epoch": epoch, "loss": total / cohort.n, "seconds": seconds})
+        history.append({"epoch": epoch, "loss": total / n, "seconds": seconds})
         if callback is not None and (epoch % every == 0 or epoch == epochs):
             callback(model, epoch)
     return history
