@@ -1,0 +1,385 @@
+# %% [markdown]
+# # Part I: Automatic differentiation in action
+#
+# Automatic differentiation (autodiff) is neither symbolic algebra nor a
+# numerical approximation. While your code runs, PyTorch records every
+# elementary operation (add, multiply, exp, ...) and how its result depends on
+# its inputs. Asking for a gradient then walks this record backwards and
+# combines the local derivatives with the chain rule. The result is the exact
+# derivative of the program that ran, up to floating-point rounding.
+#
+# ![Differentiable programming in one picture](pictures/diffprog_overview.png)
+
+# %%
+from functools import partial
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import torch
+from torchdiffeq import odeint
+
+import helpers
+
+SEED = 2022  # Part I's seed: the random starting values in section 4
+
+# %% [markdown]
+# ## 1. A first derivative
+#
+# Take $f(x) = x^2 + 4x - 1$. By hand, $f'(x) = 2x + 4$, so $f(2) = 11$ and
+# $f'(3) = 10$. In PyTorch a number that we want derivatives for is a tensor
+# created with `requires_grad=True`; calling `.backward()` on a result fills in
+# `.grad` of its inputs.
+
+# %%
+def f(x):
+    return x**2 + 4 * x - 1
+
+
+value = f(torch.tensor(2.0))
+x = torch.tensor(3.0, requires_grad=True)
+f(x).backward()  # d f / d x at x = 3, stored in x.grad
+print(f"f(2)  = {value.item():g}")
+print(f"f'(3) = {x.grad.item():g}")
+assert value.item() == 11 and x.grad.item() == 10
+
+# %% [markdown]
+# `.backward()` accumulates into `.grad`, which is handy for training loops
+# but easy to trip over. `torch.autograd.grad` returns the derivative instead,
+# much like `gradient(f, x)` in Julia's Zygote. We wrap it in a small function
+# and compare with $2x + 4$ at a few points (in double precision, `float64`).
+
+# %%
+def derivative(fn, at):
+    """Derivative of a scalar function ``fn`` at the number ``at``, by autodiff."""
+    x = torch.tensor(float(at), dtype=torch.float64, requires_grad=True)
+    (slope,) = torch.autograd.grad(fn(x), x)
+    return slope.item()
+
+
+for at in (-2.0, 0.0, 3.0, 10.0):
+    slope = derivative(f, at)
+    print(f"x = {at:5.1f}: autodiff {slope:5.1f}, by hand {2 * at + 4:5.1f}")
+    assert slope == 2 * at + 4
+
+# %% [markdown]
+# ## 2. Derivatives through loops, branches and recursion
+#
+# Because autodiff follows the operations that actually ran, a model can be any
+# program: with `for` loops, `if` branches, or functions that call themselves.
+# Here is $x^n$ written twice, once as a loop and once as a recursion. At
+# $x = 5$, $n = 3$ both must give $5^3 = 125$ and $3 \cdot 5^2 = 75$.
+
+# %%
+def power_loop(x, n):
+    result = torch.ones_like(x)
+    for _ in range(n):
+        result = result * x
+    return result
+
+
+def power_recursive(x, n):
+    if n == 0:
+        return torch.ones_like(x)
+    return x * power_recursive(x, n - 1)
+
+
+for name, power in (("loop", power_loop), ("recursion", power_recursive)):
+    value = power(torch.tensor(5.0, dtype=torch.float64), 3).item()
+    slope = derivative(partial(power, n=3), 5.0)  # the function x -> x^3
+    print(f"{name:9s}: 5^3 = {value:g}, derivative {slope:g}")
+    assert value == 125 and slope == 75
+
+# %% [markdown]
+# The exponent `n` decides how many multiplications run; autodiff never needs
+# to know that, it simply differentiates the three multiplications that took
+# place. (The derivative with respect to `n` itself does not exist: `n` only
+# counts loop turns.)
+#
+# ## 3. Checking a gradient with finite differences
+#
+# How do we know the derivatives are right? A classical check is the central
+# finite difference
+#
+# $$\frac{\partial L}{\partial \theta_k} \approx
+#   \frac{L(\theta + h e_k) - L(\theta - h e_k)}{2h},$$
+#
+# where $e_k$ is the $k$-th unit vector. Its error shrinks like $h^2$, until
+# $h$ is so small that rounding errors in the subtraction take over. We write
+# it for a vector of parameters, so that we can reuse it for the ODE below,
+# and always use `float64`: in `float32` rounding spoils the check much
+# earlier.
+
+# %%
+def central_difference_gradient(loss_fn, theta, h):
+    """Finite-difference gradient of ``loss_fn`` at ``theta`` (a 1-D tensor)."""
+    theta = theta.detach().to(torch.float64)
+    gradient = torch.zeros_like(theta)
+    for k in range(len(theta)):
+        step = torch.zeros_like(theta)
+        step[k] = h
+        gradient[k] = (loss_fn(theta + step) - loss_fn(theta - step)) / (2 * h)
+    return gradient
+
+
+def cube(theta):
+    return power_recursive(theta[0], 3)
+
+
+exact = derivative(partial(power_recursive, n=3), 5.0)
+rows = []
+for h in (1e-1, 1e-2, 1e-3, 1e-5, 1e-7, 1e-9):
+    estimate = central_difference_gradient(cube, torch.tensor([5.0]), h).item()
+    rows.append({"h": h, "finite difference": estimate,
+                 "error vs autodiff": abs(estimate - exact)})
+print(pd.DataFrame(rows).to_string(
+    index=False, float_format="{:.2g}".format,
+    formatters={"finite difference": "{:.10f}".format}))
+
+# %% [markdown]
+# For $x^3$ the central difference is exactly $3x^2 + h^2$, so the error is
+# $h^2$ until $h \approx 10^{-5}$; below that, rounding makes it *worse*
+# again. Finite differences need a good choice of $h$ and one pair of function
+# evaluations per parameter; autodiff needs neither and is exact.
+
+# %% [markdown]
+# ## 4. Fitting an explicit dynamic model
+#
+# Now a model with a differential equation in it: two quantities
+# $u = (u_1, u_2)$ that change over time by the linear system
+#
+# $$u'(t) = A\,u(t), \qquad
+#   A = \begin{pmatrix} a_{11} & a_{12} \\ a_{21} & a_{22} \end{pmatrix}, \qquad
+#   u(0) = (2, 1).$$
+#
+# The parameters are $p = (a_{11}, a_{12}, a_{21}, a_{22})$. We observe
+# $u(t)$ at $t = 0, 0.1, \dots, 1$ (11 time points), generated with the true
+# $p = (-1, 0, 0.5, 1)$, for which the solution is known in closed form:
+#
+# $$u_1(t) = 2e^{-t}, \qquad u_2(t) = 1.5e^{t} - 0.5e^{-t}.$$
+#
+# Pretend we did not know $p$. Can we recover it from the 11 observations, by
+# differentiating *through the ODE solver*?
+
+# %%
+ts = torch.linspace(0.0, 1.0, 11, dtype=torch.float64)  # observation times
+u0 = torch.tensor([2.0, 1.0], dtype=torch.float64)
+p_true = torch.tensor([-1.0, 0.0, 0.5, 1.0], dtype=torch.float64)
+
+
+def closed_form(t):
+    """The true solution at times ``t`` ``(T,)``, shape ``(T, 2)``."""
+    u1 = 2 * torch.exp(-t)
+    u2 = 1.5 * torch.exp(t) - 0.5 * torch.exp(-t)
+    return torch.stack([u1, u2], dim=-1)
+
+
+observations = closed_form(ts)  # (11, 2)
+print("u(1) =", observations[-1].numpy().round(4))
+
+# %% [markdown]
+# The ODE as a program: a right-hand side $f(t, u) = A u$ and a solver,
+# `torchdiffeq.odeint`. It returns the solution at the requested times, shape
+# `(len(times), 2)`. We use the classical fixed-step Runge-Kutta method
+# (`"rk4"`, one step between consecutive times): cheap, and, as the check
+# below shows, accurate to about $10^{-6}$ here.
+
+# %%
+def linear_rhs(t, u, p):
+    """Right-hand side of u' = A u, with A filled row by row from ``p``."""
+    return p.reshape(2, 2) @ u
+
+
+def solve_linear(p, times=ts):
+    """Solution ``(len(times), 2)`` of u' = A u from u0 for parameters ``p``."""
+    return odeint(lambda t, u: linear_rhs(t, u, p), u0, times, method="rk4")
+
+
+solver_error = (solve_linear(p_true) - observations).abs().max().item()
+print(f"largest difference between solver and closed form: {solver_error:.1e}")
+assert solver_error < 1e-5
+
+# %% [markdown]
+# The loss is the mean squared error between the ODE solution for a candidate
+# $p$ and the observations,
+#
+# $$L(p) = \frac{1}{2 \cdot 11} \sum_{i=1}^{11} \sum_{k=1}^{2}
+#   \big(u_k(t_i; p) - y_{ik}\big)^2 .$$
+#
+# We start from a random guess, drawn from a standard normal distribution with
+# a seeded generator, and plot its solution (solid) against the truth
+# (dotted).
+
+# %%
+def ode_loss(p):
+    return ((solve_linear(p) - observations) ** 2).mean()
+
+
+fine_ts = torch.linspace(0.0, 1.0, 101, dtype=torch.float64)  # for smooth curves
+
+
+def draw_fit(ax, p, title):
+    """Truth (dotted), the solution for ``p`` (solid) and the observations."""
+    with torch.no_grad():
+        fitted = solve_linear(p, fine_ts)
+    truth = closed_form(fine_ts)
+    for k, colour in enumerate(helpers.COLORS):
+        ax.plot(fine_ts, truth[:, k], ":", color=colour, lw=2.5,
+                label=f"truth $u_{k + 1}$")
+        ax.plot(fine_ts, fitted[:, k], "-", color=colour, lw=1.5,
+                label=f"fit $u_{k + 1}$")
+    ax.plot(ts, observations, "k.", ms=5)
+    ax.set(title=title, xlabel="time $t$", ylabel="$u(t)$")
+
+
+generator = torch.Generator().manual_seed(SEED)
+p_start = torch.randn(4, generator=generator, dtype=torch.float64)
+print("random start p =", p_start.numpy().round(3), f" loss {ode_loss(p_start):.3f}")
+figure, ax = plt.subplots(figsize=(5, 3.5))
+draw_fit(ax, p_start, "random start")
+ax.legend(fontsize="small")
+plt.show()
+
+# %% [markdown]
+# ### Guess the gradient first
+#
+# Before running the next cell, look at the figure and guess the **sign** of
+# each partial derivative $\partial L / \partial a_{jk}$ at the starting
+# point. A negative sign means that increasing the parameter lowers the loss.
+# Hint: $a_{11}$ and $a_{12}$ steer $u_1$ (blue), $a_{21}$ and $a_{22}$ steer
+# $u_2$ (orange), and both components are positive.
+
+# %%
+p = p_start.clone().requires_grad_(True)
+loss = ode_loss(p)
+(gradient,) = torch.autograd.grad(loss, p)
+names = ["a11", "a12", "a21", "a22"]
+print(pd.DataFrame({"start": p_start, "truth": p_true, "dL/dp": gradient},
+                   index=names).to_string(float_format="{:.3f}".format))
+
+# %% [markdown]
+# With this start, $u_1$ (blue) grows where the data decay, so the entries
+# that drive it, $a_{11}$ and $a_{12}$, get positive derivatives: lowering them
+# lowers the loss. $u_2$ (orange) stays below the data, so $a_{21}$ and
+# $a_{22}$ get negative derivatives: raising them lifts $u_2$. Here all four
+# signs point towards the true values. That is luck, not a rule: the gradient
+# only knows how the loss changes near the current point.
+#
+# The gradient went through 10 Runge-Kutta steps of the solver. Let us check
+# it against central finite differences, as in section 3:
+
+# %%
+finite_difference = central_difference_gradient(ode_loss, p_start, h=1e-6)
+gradient_error = (finite_difference - gradient).abs().max().item()
+print("autodiff:         ", gradient.numpy().round(6))
+print("finite difference:", finite_difference.numpy().round(6))
+print(f"largest difference: {gradient_error:.1e}")
+assert gradient_error < 1e-6
+
+# %% [markdown]
+# ### One step of gradient descent
+#
+# Gradient descent moves the parameters a little against the gradient:
+#
+# $$p \leftarrow p - \eta \, \nabla L(p),$$
+#
+# with a learning rate $\eta$. One step with $\eta = 0.01$:
+
+# %%
+learning_rate = 0.01
+p_one_step = p_start - learning_rate * gradient
+print(f"loss before: {ode_loss(p_start):.5f}")
+print(f"loss after:  {ode_loss(p_one_step):.5f}")
+
+# %% [markdown]
+# The loss went down, a little. Now repeat that step 250 times in a loop and
+# keep a copy of the parameters every 50 steps to see the fit improve.
+
+# %%
+def gradient_descent(p_start, learning_rate, steps, keep_every):
+    """Plain gradient descent on ``ode_loss``; returns losses and snapshots."""
+    p = p_start.clone().requires_grad_(True)
+    losses, snapshots = [], {0: p_start.clone()}
+    for step in range(1, steps + 1):
+        loss = ode_loss(p)
+        (gradient,) = torch.autograd.grad(loss, p)
+        with torch.no_grad():  # the update itself is not part of the model
+            p -= learning_rate * gradient
+        losses.append(loss.item())
+        if step % keep_every == 0:
+            snapshots[step] = p.detach().clone()
+    return losses, snapshots
+
+
+gd_losses, snapshots = gradient_descent(p_start, learning_rate, steps=250,
+                                        keep_every=50)
+p_gd = snapshots[250]
+figure, axes = plt.subplots(2, 3, figsize=(12, 6.5), sharex=True, sharey=True)
+for ax, (step, p_step) in zip(axes.flat, snapshots.items()):
+    draw_fit(ax, p_step, f"step {step}: loss {ode_loss(p_step):.4f}")
+axes[0, 0].legend(fontsize="small")
+figure.suptitle("Plain gradient descent, learning rate 0.01")
+figure.tight_layout()
+plt.show()
+
+# %% [markdown]
+# After 250 steps the curves are close, yet the parameters are still far from
+# the truth (see the table below). The loss surface has a long, flat valley:
+# several combinations of $a_{11}$ and $a_{12}$ bend $u_1$ in almost the same
+# way, so the gradient along the valley is tiny and plain gradient descent
+# crawls. A larger learning rate helps only up to a point, because across the
+# valley the loss is steep: in our runs, 250 steps with $\eta = 0.3$ end much
+# closer to the truth, while with $\eta = 0.5$ the steps overshoot back and
+# forth and the loss ends ten times higher than with $\eta = 0.01$. (Try it:
+# change `learning_rate` above.)
+#
+# ### Finishing the job with Adam
+#
+# The Adam optimiser keeps running averages of each parameter's gradient and
+# of its square, and scales every parameter's step by them: small gradients
+# along the valley get steps as large as steep ones. It is the optimiser we
+# will use for the neural networks in Part II. We continue from where plain
+# gradient descent stopped.
+
+# %%
+def adam_fit(p_start, learning_rate, steps):
+    """Minimise ``ode_loss`` with Adam from ``p_start``; returns p and losses."""
+    p = p_start.clone().requires_grad_(True)
+    optimiser = torch.optim.Adam([p], lr=learning_rate)
+    losses = []
+    for _ in range(steps):
+        loss = ode_loss(p)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    return p.detach(), losses
+
+
+p_adam, adam_losses = adam_fit(p_gd, learning_rate=0.05, steps=200)
+print(pd.DataFrame({"truth": p_true, "start": p_start, "after 250 GD steps": p_gd,
+                    "after 200 more Adam steps": p_adam},
+                   index=names).to_string(float_format="{:.4f}".format))
+assert torch.allclose(p_adam, p_true, atol=1e-3)
+
+# %%
+figure, (ax_loss, ax_fit) = plt.subplots(1, 2, figsize=(11, 3.8))
+steps_gd = range(1, len(gd_losses) + 1)
+steps_adam = range(len(gd_losses) + 1, len(gd_losses) + len(adam_losses) + 1)
+ax_loss.semilogy(steps_gd, gd_losses, label="plain gradient descent")
+ax_loss.semilogy(steps_adam, adam_losses, label="Adam, continued")
+ax_loss.set(xlabel="step", ylabel="loss (log scale)", title="Loss during fitting")
+ax_loss.legend()
+draw_fit(ax_fit, p_adam, "after gradient descent + Adam")
+ax_fit.legend(fontsize="small")
+figure.tight_layout()
+plt.show()
+
+# %% [markdown]
+# **What to take from Part I**
+#
+# * PyTorch differentiates whatever code runs: formulas, loops, recursion and
+#   a numerical ODE solver, exactly (checked against finite differences).
+# * With gradients, fitting a mechanistic model is the same loop as training a
+#   neural network: compute the loss, get the gradient, step.
+# * The optimiser matters. Plain gradient descent gets the curves roughly
+#   right but not the parameters; Adam recovers all four to three decimals.
