@@ -61,6 +61,17 @@ def comparison(skip_original: bool):
         )
 
 
+def seed_robustness(seeds=(0, 1, 2, 3, 2022, 42)):
+    """Default training from several starting weights (data seed 12)."""
+    train_cohort, heldout = helpers.split_last_visit(helpers.simulate_cohort(seed=12))
+    print(f"\n{'weights seed':>13}{'heldout MSE':>13}{'latent R2':>11}")
+    for seed in seeds:
+        model = helpers.ODEVAE(train_cohort.p, train_cohort.q, seed=seed)
+        helpers.train(model, train_cohort, seed=seed, progress=False)
+        scores = helpers.evaluate(model, train_cohort, heldout)
+        print(f"{seed:>13}{scores['heldout_mse']:>13.3f}{scores['latent_r2']:>11.3f}")
+
+
 def scaling(sizes=(100, 1_000, 10_000), epochs=2):
     print(f"\n{'individuals':>12}{'updates/epoch':>15}{'s/epoch':>10}{'ms/indiv.':>11}")
     for n in sizes:
@@ -81,6 +92,11 @@ def main():
         action="store_true",
         help="leave out the slow original scheme (about 1-2 minutes)",
     )
+    parser.add_argument(
+        "--seeds",
+        action="store_true",
+        help="also train from six starting weights (about 1 minute)",
+    )
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -91,6 +107,8 @@ def main():
     )
     comparison(args.skip_original)
     scaling()
+    if args.seeds:
+        seed_robustness()
 
 
 if __name__ == "__main__":

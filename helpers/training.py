@@ -8,6 +8,7 @@ with one ODE solve per mini-batch.
 import math
 import time
 from contextlib import contextmanager
+from functools import partial
 
 import pandas as pd
 import torch
@@ -101,8 +102,10 @@ def train(
         progress: show a progress bar.
         time_grid: ``"visits"`` solves on the union of the batch's visit
             times; ``"full"`` on the whole 0.1 grid as in the original.
-        schedule: ``"cosine"`` lowers the learning rate smoothly to 5% of
-            ``lr`` by the last update; ``"constant"`` keeps it (original).
+        schedule: ``"cosine"`` raises the learning rate linearly to ``lr``
+            over the first 10% of the updates, then lowers it smoothly to 5%
+            of ``lr`` (:func:`warmup_cosine`); ``"constant"`` keeps it
+            (original).
         betas: Adam's averaging coefficients for the gradient and its square;
             the default forgets faster than Adam's usual ``(0.9, 0.999)``,
             which the original used.
@@ -123,13 +126,10 @@ def train(
     grid = None if grid is None else torch.tensor(grid, dtype=torch.float32)
     optimiser = torch.optim.Adam(model.parameters(), lr=lr, betas=betas)
     n_updates = epochs * math.ceil(cohort.n / batch_size)
-    scheduler = (
-        torch.optim.lr_scheduler.CosineAnnealingLR(
-            optimiser, T_max=n_updates, eta_min=0.05 * lr
-        )
-        if schedule == "cosine"
-        else None
-    )
+    scheduler = None
+    if schedule == "cosine":
+        factor = partial(warmup_cosine, n_updates=n_updates)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, factor)
     whole = None
     if batch_size >= cohort.n:  # one batch: build it once
         whole = make_batch(cohort, range(cohort.n), grid).to(parameter.device)
@@ -154,6 +154,22 @@ def train(
         )  # fmt: skip
     model.eval()
     return pd.DataFrame(history)
+
+
+def warmup_cosine(
+    update: int, n_updates: int, warmup: float = 0.1, final: float = 0.05
+) -> float:
+    """Learning-rate factor of the ``"cosine"`` schedule at a given update.
+
+    Rises linearly over the first ``warmup`` share of the updates (large
+    early steps from some starting weights otherwise saturate the tanh
+    layers for good), then falls along a half cosine to ``final``.
+    """
+    ramp = max(1, round(warmup * n_updates))
+    if update < ramp:
+        return (update + 1) / ramp
+    progress = (update - ramp) / max(1, n_updates - ramp)
+    return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * progress))
 
 
 @contextmanager

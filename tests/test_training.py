@@ -119,3 +119,15 @@ def test_four_parameter_variant_trains(small):
     history = helpers.train(model, small, epochs=3, progress=False)
     assert model.ode_params(small.baseline).shape == (small.n, 4)
     assert history["loss"].notna().all()
+
+
+def test_warmup_cosine_schedule_values():
+    from helpers.training import warmup_cosine
+
+    factors = [warmup_cosine(k, n_updates=200) for k in range(200)]
+    assert factors[0] == pytest.approx(1 / 20) and factors[19] == pytest.approx(1.0)
+    assert all(a < b for a, b in zip(factors[:19], factors[1:20]))  # rising
+    assert all(a >= b for a, b in zip(factors[19:-1], factors[20:]))  # falling
+    middle = 20 + 90  # half-way through the cosine part
+    assert factors[middle] == pytest.approx(0.05 + 0.95 * 0.5, abs=0.02)
+    assert factors[-1] == pytest.approx(0.05, abs=1e-3)
