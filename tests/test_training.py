@@ -1,5 +1,7 @@
 """Batched training: determinism, the original scheme, errors and the quality bar."""
 
+from itertools import pairwise
+
 import pandas as pd
 import pytest
 import torch
@@ -126,8 +128,8 @@ def test_warmup_cosine_schedule_values():
 
     factors = [warmup_cosine(k, n_updates=200) for k in range(200)]
     assert factors[0] == pytest.approx(1 / 20) and factors[19] == pytest.approx(1.0)
-    assert all(a < b for a, b in zip(factors[:19], factors[1:20]))  # rising
-    assert all(a >= b for a, b in zip(factors[19:-1], factors[20:]))  # falling
+    assert all(a < b for a, b in pairwise(factors[:20]))  # rising
+    assert all(a >= b for a, b in pairwise(factors[19:]))  # falling
     middle = 20 + 90  # half-way through the cosine part
     assert factors[middle] == pytest.approx(0.05 + 0.95 * 0.5, abs=0.02)
     assert factors[-1] == pytest.approx(0.05, abs=1e-3)
