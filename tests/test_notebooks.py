@@ -1,6 +1,7 @@
 """Tests of the notebook builder (tools/build_notebooks.py) and its outputs."""
 
 import ast
+import base64
 import json
 import pathlib
 import re
@@ -275,3 +276,18 @@ def test_missing_practicals_sources_are_an_error(tmp_path):
 def test_unknown_style_is_rejected():
     with pytest.raises(ValueError, match="style='kaggle'"):
         build_notebooks.build_notebook([], "kaggle", "x.ipynb")
+
+
+def test_pictures_are_attached_so_colab_shows_them():
+    notebook = json.loads((build_notebooks.REPO_ROOT / "Colab_Practicals.ipynb")
+                          .read_text(encoding="utf-8"))
+    attached = {}
+    for cell in notebook["cells"]:
+        text = "".join(cell["source"])
+        assert "](pictures/" not in text
+        for name, data in cell.get("attachments", {}).items():
+            assert f"](attachment:{name})" in text
+            attached[name] = base64.b64decode(data["image/png"])
+    assert "odevae.png" in attached
+    for name, data in attached.items():
+        assert data == (build_notebooks.REPO_ROOT / "pictures" / name).read_bytes()

@@ -23,6 +23,7 @@ Usage::
 """
 
 import argparse
+import base64
 import dataclasses
 import hashlib
 import importlib.util
@@ -216,6 +217,33 @@ def _json_cell(kind, source, cell_id):
     return cell
 
 
+PICTURE_LINK = re.compile(r"\]\((?:\.\./)?pictures/(?P<name>[\w.-]+\.png)\)")
+
+
+def _embed_pictures(source, root):
+    """Turn links to ``pictures/*.png`` into cell attachments.
+
+    Colab cannot show images from relative paths; attached images travel
+    inside the notebook and show everywhere, offline too.
+
+    Returns:
+        ``(source, attachments)``, attachments ``None`` when there are none.
+    """
+    attachments = {}
+
+    def attach(match):
+        name = match.group("name")
+        picture = pathlib.Path(root) / "pictures" / name
+        if not picture.is_file():
+            raise ValueError(f"picture {picture} linked from a notebook is missing")
+        data = base64.b64encode(picture.read_bytes()).decode("ascii")
+        attachments[name] = {"image/png": data}
+        return f"](attachment:{name})"
+
+    source = PICTURE_LINK.sub(attach, source)
+    return source, attachments or None
+
+
 def _source_cell_id(position, cell):
     """Return a stable id from the cell's position among sources and content."""
     digest = hashlib.sha256(f"{position}\n{cell.kind}\n{cell.source}".encode())
@@ -300,13 +328,14 @@ def _setup_cells(style):
             _json_cell("code", JUPYTER_CHECK.rstrip("\n"), JUPYTER_CHECK_ID)]
 
 
-def build_notebook(cells, style, path):
+def build_notebook(cells, style, path, root=REPO_ROOT):
     """Assemble a notebook from parsed source cells.
 
     Args:
         cells: source cells, exactly one of kind ``"setup"``.
         style: ``"colab"`` or ``"jupyter"``.
         path: notebook path relative to the repository root (for the badge).
+        root: repository root, where linked ``pictures/*.png`` are read.
 
     Returns:
         The notebook as a dict in nbformat 4.5, without outputs.
@@ -332,6 +361,12 @@ def build_notebook(cells, style, path):
     for position, cell in enumerate(cells):
         if cell.kind == "setup":
             json_cells.extend(_setup_cells(style))
+        elif cell.kind == "markdown":
+            source, attachments = _embed_pictures(cell.source, root)
+            json_cell = _json_cell("markdown", source, _source_cell_id(position, cell))
+            if attachments:
+                json_cell["attachments"] = attachments
+            json_cells.append(json_cell)
         else:
             json_cells.append(
                 _json_cell(cell.kind, cell.source, _source_cell_id(position, cell)))
@@ -368,7 +403,8 @@ def build(root=REPO_ROOT):
         for path in paths:
             name = path.relative_to(root).as_posix()
             cells.extend(parse_source(path.read_text(encoding="utf-8"), name))
-        built[target.path] = render(build_notebook(cells, target.style, target.path))
+        notebook = build_notebook(cells, target.style, target.path, root)
+        built[target.path] = render(notebook)
     return built
 
 
