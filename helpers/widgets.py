@@ -509,7 +509,10 @@ class Explorer(widgets.VBox):
         with self.output:
             if self.output.msg_id:  # in a kernel the front end captures display()
                 clear_output(wait=True)
-                display(Image(data=png) if png is not None else message)
+                if png is None:
+                    print(message)
+                else:
+                    display(Image(data=png))
                 return
         # No kernel (tests, scripts): write the output records directly.
         if png is not None:
