@@ -4,7 +4,10 @@ Individuals have different visit times. A mini-batch stacks all their visits
 into one matrix and keeps, for every visit, which individual it belongs to and
 where its time sits in the sorted union of the batch's times. One ODE solve
 on that union then gives every visit its latent state by indexing
-(notebook section "Training many individuals at once").
+(notebook section "Training many individuals at once"). With
+``per_visit=True`` the model instead runs every visit on its own clock
+(:meth:`helpers.ODEVAE.solve_per_visit`): still one solve, but no
+interpolation between output times, which is what makes training fast.
 """
 
 from dataclasses import dataclass, fields
@@ -29,6 +32,8 @@ class Batch:
         first_row: int64 ``(B,)`` row of each individual's baseline visit.
         is_follow_up: bool ``(N,)``, False for baseline visits.
         ids: int64 ``(B,)`` the individuals' indices in the cohort.
+        per_visit: solve every visit on its own clock instead of the union
+            of the times (same result up to the solver's tolerance).
     """
 
     x: torch.Tensor
@@ -39,6 +44,7 @@ class Batch:
     first_row: torch.Tensor
     is_follow_up: torch.Tensor
     ids: torch.Tensor
+    per_visit: bool = False
 
     @property
     def size(self) -> int:
@@ -50,12 +56,17 @@ class Batch:
         moved = {}
         for f in fields(self):
             value = getattr(self, f.name)
+            if not isinstance(value, torch.Tensor):
+                moved[f.name] = value
+                continue
             cast = dtype if value.is_floating_point() else None
             moved[f.name] = value.to(device=device, dtype=cast)
         return Batch(**moved)
 
 
-def make_batch(cohort: Cohort, ids, grid: torch.Tensor | None = None) -> Batch:
+def make_batch(
+    cohort: Cohort, ids, grid: torch.Tensor | None = None, per_visit: bool = False
+) -> Batch:
     """Stack the visits of the individuals ``ids``.
 
     Args:
@@ -64,10 +75,20 @@ def make_batch(cohort: Cohort, ids, grid: torch.Tensor | None = None) -> Batch:
         grid: optional ``(T,)`` sorted times, starting at 0, on which to solve
             instead of the union of the visit times (e.g. the full 0.1 grid of
             the original workshop). Every visit time must be on it.
+        per_visit: let the ODE-VAE solve every visit on its own clock
+            (fastest; see :meth:`helpers.ODEVAE.solve_per_visit`) instead of
+            on the sorted union of times. Cannot be combined with ``grid``.
 
     Returns:
         The :class:`Batch`.
     """
+    if per_visit not in (True, False):
+        raise ValueError(f"per_visit must be True or False, got {per_visit!r}")
+    if per_visit and grid is not None:
+        raise ValueError(
+            "per_visit=True solves at the visit times themselves; it cannot be "
+            "combined with a grid (pass grid=None)"
+        )
     ids = torch.as_tensor(ids, dtype=torch.int64).reshape(-1)
     if ids.numel() == 0 or ids.min() < 0 or ids.max() >= cohort.n:
         raise ValueError(f"ids must be indices 0..{cohort.n - 1}, got {ids.tolist()}")
@@ -94,4 +115,5 @@ def make_batch(cohort: Cohort, ids, grid: torch.Tensor | None = None) -> Batch:
         first_row=first_row,
         is_follow_up=is_follow_up,
         ids=ids,
+        per_visit=per_visit,
     )

@@ -23,7 +23,8 @@ def linear_dynamics(t, z, params):
     """Right-hand side of the linear system ``z' = A z``, batched.
 
     Args:
-        t: time (unused: the system is autonomous).
+        t: time (unused: the system is autonomous); a scalar, or ``(B, 1)``
+            when every row runs on its own clock (``solve_per_visit``).
         z: ``(B, 2)`` latent states.
         params: ``(B, 2)`` diagonal ``(a11, a22)`` or ``(B, 4)`` full matrix
             ``(a11, a12, a21, a22)`` per individual.
@@ -43,7 +44,7 @@ def lotka_volterra_dynamics(t, z, params):
     ``z1' = alpha z1 - beta z1 z2`` and ``z2' = delta z1 z2 - gamma z2``.
 
     Args:
-        t: time (unused).
+        t: time (unused); a scalar or ``(B, 1)``.
         z: ``(B, 2)`` latent states.
         params: ``(B, 4)`` columns ``alpha, beta, delta, gamma``.
 
@@ -278,18 +279,53 @@ class ODEVAE(VAE):
     def solve(self, z0, params, times):
         """Latent ODE solutions ``(T, B, zdim)`` from ``z0`` ``(B, zdim)``.
 
-        ``times`` must be sorted and start at 0 (the baseline visit).
+        One solve for all ``B`` rows on the shared ``times`` ``(T,)``, which
+        must be sorted and start at 0 (the baseline visit).
         """
         if self.method == "closed_form":
-            if params.shape[-1] == 2:
-                return torch.exp(times[:, None, None] * params) * z0
-            matrices = params.reshape(-1, 1, 2, 2) * times[None, :, None, None]
-            propagators = torch.linalg.matrix_exp(matrices)  # (B, T, 2, 2)
-            return (propagators @ z0[:, None, :, None]).squeeze(-1).transpose(0, 1)
+            return self._closed_form(z0, params, times[None]).transpose(0, 1)
 
         def rhs(t, z):
             return self.dynamics(t, z, params)
 
+        return self._odeint(rhs, z0, times)
+
+    def solve_per_visit(self, z0, params, times):
+        """Latent states ``(N, zdim)``, row ``k`` at its own time ``times[k]``.
+
+        Each row starts at ``z0[k]`` at time 0 and runs on its own clock: with
+        ``s = t / times[k]`` its state ``u(s) = z(s * times[k])`` follows
+        ``du/ds = times[k] * f(s * times[k], u)``. One solve of all rows from
+        ``s = 0`` to ``s = 1`` therefore ends with every row at its own time,
+        and the solver never interpolates between output times (a time-0 row
+        stays at ``z0``). Used by :func:`helpers.train` by default; the
+        dynamics then receive ``t`` as an ``(N, 1)`` tensor of row times.
+
+        Args:
+            z0: ``(N, zdim)`` starting states, one row per visit.
+            params: ``(N, n_ode_params)`` ODE parameters of each row.
+            times: ``(N,)`` time of each row, >= 0.
+        """
+        scale = times[:, None]
+        if self.method == "closed_form":
+            return self._closed_form(z0, params, scale)[:, 0]
+
+        def rhs(s, u):
+            return scale * self.dynamics(s * scale, u, params)
+
+        return self._odeint(rhs, z0, times.new_tensor([0.0, 1.0]))[-1]
+
+    @staticmethod
+    def _closed_form(z0, params, times):
+        """``exp(A t) z0`` for ``z0`` ``(B, 2)`` and ``times`` ``(B, T)``:
+        ``(B, T, 2)``. ``times`` may be ``(1, T)`` (shared) or ``(B, 1)``."""
+        if params.shape[-1] == 2:
+            return torch.exp(times[..., None] * params[:, None]) * z0[:, None]
+        matrices = params.reshape(-1, 1, 2, 2) * times[..., None, None]
+        propagators = torch.linalg.matrix_exp(matrices)  # (B, T, 2, 2)
+        return (propagators @ z0[:, None, :, None]).squeeze(-1)
+
+    def _odeint(self, rhs, z0, times):
         try:
             return odeint(
                 rhs, z0, times, rtol=self.rtol, atol=self.atol, method=self.method
@@ -311,7 +347,14 @@ class ODEVAE(VAE):
         """
         mean, logvar = self.encode(batch.x)
         params = self.ode_params(batch.baseline)  # (B, k)
-        path = self.solve(mean[batch.first_row], params, batch.times)  # (T, B, zdim)
+        start = mean[batch.first_row]  # (B, zdim)
+        if batch.per_visit:  # every visit on its own clock: (N, zdim)
+            visit_times = batch.times[batch.time_index]
+            smooth = self.solve_per_visit(
+                start[batch.owner], params[batch.owner], visit_times
+            )
+            return mean, logvar, smooth
+        path = self.solve(start, params, batch.times)  # (T, B, zdim)
         return mean, logvar, path[batch.time_index, batch.owner]
 
     def loss(self, batch: Batch, eps=None, generator=None):

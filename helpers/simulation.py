@@ -45,7 +45,13 @@ def true_states(matrix, u0, ts) -> torch.Tensor:
     Returns:
         float64 tensor of shape ``(n_times, 2)``.
     """
-    a = torch.as_tensor(matrix, dtype=torch.float64).reshape(2, 2)
+    a = torch.as_tensor(matrix, dtype=torch.float64)
+    if a.numel() != 4:
+        raise ValueError(
+            f"matrix must be a 2x2 matrix or its four entries, got shape "
+            f"{tuple(a.shape)}"
+        )
+    a = a.reshape(2, 2)
     ts = torch.as_tensor(ts, dtype=torch.float64).reshape(-1)
     start = torch.as_tensor(u0, dtype=torch.float64).reshape(2)
     propagators = torch.linalg.matrix_exp(ts[:, None, None] * a)  # (n_times, 2, 2)

@@ -140,6 +140,73 @@ def test_gradients_through_the_ode_solve_match_finite_differences():
     assert torch.autograd.gradcheck(solution, (z0, params), eps=1e-6, atol=1e-5)
 
 
+@pytest.mark.parametrize("n_ode_params", [2, 4])
+def test_each_visit_on_its_own_clock_matches_the_closed_form(n_ode_params):
+    model = ODEVAE(10, 50, n_ode_params=n_ode_params, rtol=1e-9, atol=1e-11)
+    model.double()
+    rows = torch.Generator().manual_seed(3)
+    z0 = torch.randn(7, 2, generator=rows, dtype=torch.float64)
+    params = 0.4 * torch.randn(7, n_ode_params, generator=rows, dtype=torch.float64)
+    times = torch.tensor([0.0, 0.3, 1.0, 2.5, 2.5, 7.9, 10.0], dtype=torch.float64)
+    numeric = model.solve_per_visit(z0, params, times)
+    assert numeric.shape == (7, 2)
+    assert torch.equal(numeric[0], z0[0])  # a time-0 row does not move
+    for k in range(7):
+        matrix = params[k] if n_ode_params == 4 else torch.diag(params[k])
+        exact = helpers.true_states(matrix, z0[k], times[k : k + 1])[0]
+        assert torch.allclose(numeric[k], exact, rtol=1e-7, atol=1e-9)
+    model.method = "closed_form"
+    assert torch.allclose(
+        model.solve_per_visit(z0, params, times), numeric, rtol=1e-7, atol=1e-9
+    )
+
+
+def test_gradients_through_the_per_visit_solve_match_finite_differences():
+    model = ODEVAE(4, 3, rtol=1e-10, atol=1e-12).double()
+    times = torch.tensor([0.0, 0.7, 1.9, 3.0], dtype=torch.float64)
+    z0 = torch.tensor(
+        [[1.0, -0.5], [0.3, 0.8], [0.3, 0.8], [-1.0, 0.2]],
+        dtype=torch.float64,
+        requires_grad=True,
+    )
+    params = torch.tensor(
+        [[-0.3, 0.2], [0.1, -0.4], [0.1, -0.4], [0.25, 0.05]],
+        dtype=torch.float64,
+        requires_grad=True,
+    )
+    assert torch.autograd.gradcheck(
+        lambda z, a: model.solve_per_visit(z, a, times), (z0, params), eps=1e-6,
+        atol=1e-5,
+    )  # fmt: skip
+
+
+def test_per_visit_clocks_and_the_union_of_times_give_the_same_loss(cohort):
+    model = ODEVAE(cohort.p, cohort.q, rtol=1e-8, atol=1e-10)
+    ids = [4, 0, 7, 2, 9]
+    union, per_visit = make_batch(cohort, ids), make_batch(cohort, ids, per_visit=True)
+    eps = torch.randn(union.x.shape[0], 2, generator=torch.Generator().manual_seed(2))
+    on_union = model.loss(union, eps=eps)
+    on_clocks = model.loss(per_visit, eps=eps)
+    assert on_clocks.item() == pytest.approx(on_union.item(), rel=1e-5)
+    # ... and the same gradient
+    grads = []
+    for batch in (union, per_visit):
+        model.zero_grad()
+        model.loss(batch, eps=eps).backward()
+        grads.append(model.param_out.weight.grad.clone())
+    assert torch.allclose(grads[0], grads[1], rtol=1e-4, atol=1e-6)
+
+
+def test_per_visit_batches_keep_their_flag_and_refuse_a_grid(cohort):
+    batch = make_batch(cohort, [0, 1], per_visit=True).to(dtype=torch.float64)
+    assert batch.per_visit is True and batch.x.dtype == torch.float64
+    assert make_batch(cohort, [0, 1]).per_visit is False
+    with pytest.raises(ValueError, match="cannot be combined with a grid"):
+        make_batch(cohort, [0], grid=torch.linspace(0, 10, 101), per_visit=True)
+    with pytest.raises(ValueError, match="per_visit must be True or False"):
+        make_batch(cohort, [0], per_visit="yes")
+
+
 def test_gradient_of_the_whole_loss_matches_finite_differences(cohort):
     model = ODEVAE(cohort.p, cohort.q, rtol=1e-10, atol=1e-12).double()
     batch = make_batch(cohort, [0, 1, 2]).to(dtype=torch.float64)

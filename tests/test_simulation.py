@@ -31,6 +31,8 @@ def test_true_trajectories_match_closed_form(cohort):
         [2 * torch.exp(-t), 1.5 * torch.exp(t) - 0.5 * torch.exp(-t)], 1
     )
     assert torch.allclose(full.float(), closed, rtol=1e-5)
+    with pytest.raises(ValueError, match="matrix must be a 2x2 matrix"):
+        helpers.true_states((-0.2, 0.2), (2.0, 1.0), t)
 
 
 def test_shapes_groups_and_visit_grid(cohort):

@@ -178,6 +178,33 @@ assert torch.allclose(ours, theirs, rtol=1e-4)
 # sum of the individual losses, up to the solver's tolerance, because the
 # solver now takes steps that suit all three together.)
 #
+# **One more trick: a clock for every visit.** An adaptive solver takes only a
+# handful of steps, but to report the state at 85 distinct times it must
+# interpolate 85 times, and autograd has to walk back through every one of
+# those interpolations. Instead, give every visit $k$ (time $t_k$) its own
+# copy of its individual's latent state and its own clock $s = t / t_k$,
+# running from 0 to 1. The copy $u_k(s) = z(s\,t_k)$ obeys
+#
+# $$\frac{du_k}{ds} = t_k \, f\big(s\,t_k,\, u_k;\ \theta_i\big), \qquad u_k(0) = z_i(0),$$
+#
+# so one solve of all visits from $s = 0$ to $s = 1$ ends with every visit at
+# its own time: more rows, but no interpolation at all. (A baseline visit has
+# $t_k = 0$ and simply stays put.) `make_batch(..., per_visit=True)` asks for
+# this, and it is what `helpers.train` does by default; the loss agrees with
+# the union solve up to the solver's tolerance:
+
+# %%
+per_visit = helpers.make_batch(train_cohort, [0, 1, 2], per_visit=True)
+print(f"{len(per_visit.x)} rows solved from s = 0 to s = 1, one per visit")
+on_own_clocks = model.loss(per_visit, eps=torch.zeros(len(per_visit.x), 2))
+print(f"batched loss on the union {theirs.item():.3f}, "
+      f"each visit on its own clock {on_own_clocks.item():.3f}")
+assert torch.allclose(theirs, on_own_clocks, rtol=1e-3)
+
+# %% [markdown]
+# On the whole cohort this makes an update about three times faster (see
+# `benchmarks/README.md`).
+#
 # `helpers.train` uses such batches. Its defaults put the **whole cohort in
 # one batch**: one ODE solve per update, the exact gradient of the total loss,
 # and therefore a much larger learning rate than one noisy individual allows.
