@@ -185,7 +185,8 @@ assert torch.allclose(ours, theirs, rtol=1e-4)
 # copy of its individual's latent state and its own clock $s = t / t_k$,
 # running from 0 to 1. The copy $u_k(s) = z(s\,t_k)$ obeys
 #
-# $$\frac{du_k}{ds} = t_k \, f\big(s\,t_k,\, u_k;\ \theta_i\big), \qquad u_k(0) = z_i(0),$$
+# $$\frac{du_k}{ds} = t_k \, f\big(s\,t_k,\, u_k;\ \theta_i\big),
+# \qquad u_k(0) = z_i(0),$$
 #
 # so one solve of all visits from $s = 0$ to $s = 1$ ends with every visit at
 # its own time: more rows, but no interpolation at all. (A baseline visit has
