@@ -117,6 +117,57 @@ def scaling(sizes=(100, 1_000, 10_000), epochs=2):
         print(f"{n:>12}{updates:>15}{per_epoch:>10.3f}{1e3 * per_epoch / n:>11.3f}")
 
 
+def cpu_vs_gpu(sizes=(100, 10_000), epochs=20):
+    """Default training on the CPU and on a CUDA GPU, side by side.
+
+    Colab may hand learners a GPU runtime; this says whether moving the model
+    there pays. Prints seconds per epoch and the held-out MSE of each run.
+    """
+    if not torch.cuda.is_available():
+        print("\nno CUDA GPU: CPU vs GPU comparison skipped")
+        return
+    print(f"\nGPU: {torch.cuda.get_device_name(0)}")
+    print(f"{'individuals':>12}{'device':>8}{'s/epoch':>10}{'heldout MSE':>13}")
+    for n in sizes:
+        train_cohort, heldout = helpers.split_last_visit(
+            helpers.simulate_cohort(n=n, seed=12)
+        )
+        for device in ("cpu", "cuda"):
+            model = helpers.ODEVAE(train_cohort.p, train_cohort.q).to(device)
+            helpers.train(model, train_cohort, epochs=2, progress=False)  # warm-up
+            model = helpers.ODEVAE(train_cohort.p, train_cohort.q).to(device)
+            start = time.perf_counter()
+            helpers.train(model, train_cohort, epochs=epochs, progress=False)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            per_epoch = (time.perf_counter() - start) / epochs
+            mse = helpers.evaluate(model, train_cohort, heldout)["heldout_mse"]
+            print(f"{n:>12}{device:>8}{per_epoch:>10.4f}{mse:>13.3f}")
+
+
+def machine_reference():
+    """Seconds for two fixed workloads, to compare machines and days.
+
+    The shared machine's speed drifts from day to day by a factor of two or
+    three; these reference times move with it, so a table taken on a slow day
+    can be told apart from a regression in the code.
+    """
+    start = time.perf_counter()
+    total = 0
+    for i in range(5_000_000):
+        total += i
+    python_seconds = time.perf_counter() - start
+    x = torch.ones(2)
+    start = time.perf_counter()
+    for _ in range(50_000):  # tiny tensor ops: overhead-bound, like training
+        x = x * 1.0 + 0.0
+    torch_seconds = time.perf_counter() - start
+    print(
+        f"machine reference: 5e6 Python additions {python_seconds:.2f} s, "
+        f"1e5 tiny torch ops {torch_seconds:.2f} s"
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -129,6 +180,11 @@ def main():
         action="store_true",
         help="also train from six starting weights (about 1 minute)",
     )
+    parser.add_argument(
+        "--gpu",
+        action="store_true",
+        help="also compare seconds per epoch on the CPU and a CUDA GPU",
+    )
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -137,11 +193,14 @@ def main():
         f"{platform.processor() or platform.machine()}, "
         f"{torch.get_num_threads()} threads"
     )
+    machine_reference()
     comparison(args.skip_original)
     quality_bar()
     scaling()
     if args.seeds:
         seed_robustness()
+    if args.gpu:
+        cpu_vs_gpu()
 
 
 if __name__ == "__main__":

@@ -52,7 +52,8 @@ def test_batch_size_one_is_the_original_one_at_a_time_scheme(small):
     generator = torch.Generator().manual_seed(3)
     for _ in range(2):
         for i in range(small.n):
-            loss = by_hand.loss(make_batch(small, [i]), generator=generator)
+            batch = make_batch(small, [i], per_visit=True)
+            loss = by_hand.loss(batch, generator=generator)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
