@@ -411,8 +411,8 @@ def run_setup():
 
     requirements_file = target / "requirements.txt"
     if not requirements_file.is_file():
-        raise SetupError(f"{requirements_file} is missing",
-                         f"fetch it from {raw_file_url('requirements.txt')}")
+        source = raw_file_url("requirements.txt", workshop_ref(), repo_url())
+        raise SetupError(f"{requirements_file} is missing", f"fetch it from {source}")
     requirements = read_requirements(requirements_file)
     to_install, refused = plan_installs(requirements, colab, pretend_missing)
     problems.extend(refused)

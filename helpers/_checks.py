@@ -1,28 +1,41 @@
 """Argument checks that turn bad input into a clear ``ValueError``."""
 
 import math
+import numbers
 from collections.abc import Iterable
 
+import numpy as np
 import torch
 
 
 def check_int(name: str, value, minimum: int | None = None) -> int:
-    """Return ``value`` as an int, or raise if it is not a whole number >= minimum."""
-    is_int = isinstance(value, int) and not isinstance(value, bool)
+    """Return ``value`` as an int, or raise if it is not a whole number >= minimum.
+
+    Python and NumPy integers are accepted; ``True``/``False``, floats and
+    strings are not.
+    """
+    is_int = isinstance(value, numbers.Integral) and not isinstance(
+        value, (bool, np.bool_)
+    )
     if not is_int or (minimum is not None and value < minimum):
         allowed = "an integer" if minimum is None else f"an integer >= {minimum}"
         raise ValueError(f"{name} must be {allowed}, got {value!r}")
-    return value
+    return int(value)
 
 
 def check_float(
     name: str, value, minimum: float | None = None, strict: bool = False
 ) -> float:
-    """Return ``value`` as a finite float, optionally bounded below."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a number, got {value!r}") from None
+    """Return ``value`` as a finite float, optionally bounded below.
+
+    Python and NumPy numbers and one-element tensors are accepted; strings
+    and ``True``/``False`` are not (``float("0.1")`` would hide a typo).
+    """
+    if isinstance(value, torch.Tensor) and value.numel() == 1:
+        value = value.item()
+    if not isinstance(value, numbers.Real) or isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be a number, got {value!r}")
+    number = float(value)
     too_small = minimum is not None and (
         number <= minimum if strict else number < minimum
     )

@@ -7,7 +7,10 @@ Latent curves are aligned to the truth (sign, scale, shift, order) with
 function returns the figure and accepts an optional ``ax`` to draw into.
 """
 
+import numbers
+
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import torch
 
@@ -26,31 +29,46 @@ def _axes(ax, figsize=(5, 3.5)):
     return ax.figure, ax
 
 
+def _axes_2x2(axes, figsize, **options):
+    """A new 2x2 grid of axes, or the caller's ``axes`` checked to be 2x2."""
+    if axes is None:
+        return plt.subplots(2, 2, figsize=figsize, **options)
+    axes = np.asarray(axes, dtype=object)
+    if axes.size != 4:
+        raise ValueError(f"axes must be a 2x2 grid of axes, got {axes.size} axes")
+    axes = axes.reshape(2, 2)
+    return axes[0, 0].figure, axes
+
+
 def _grid(cohort: Cohort) -> torch.Tensor:
     return torch.tensor(grid_times(0.0, round(cohort.t_end, 1)), dtype=torch.float32)
 
 
 def _check_individual(cohort: Cohort, individual) -> int:
-    if not isinstance(individual, int) or not 0 <= individual < cohort.n:
+    is_index = isinstance(individual, numbers.Integral) and not isinstance(
+        individual, (bool, np.bool_)
+    )
+    if not is_index or not 0 <= individual < cohort.n:
         raise ValueError(
             f"individual must be an index 0..{cohort.n - 1}, got {individual!r}"
         )
-    return individual
+    return int(individual)
 
 
-def plot_truth_and_data(cohort: Cohort, figsize=(10, 7)):
+def plot_truth_and_data(cohort: Cohort, figsize=(10, 7), axes=None):
     """True trajectories per group, alone and with every measurement (2x2).
 
     Args:
         cohort: the cohort (notebook section "Simulating the data").
-        figsize: figure size in inches.
+        figsize: figure size in inches (for a new figure).
+        axes: optional 2x2 grid of axes to draw into (rows: groups).
 
     Returns:
         The figure.
     """
     if not isinstance(cohort, Cohort):
         raise ValueError(f"cohort must be a Cohort, got {type(cohort).__name__}")
-    figure, axes = plt.subplots(2, 2, figsize=figsize, sharex=True, sharey=True)
+    figure, axes = _axes_2x2(axes, figsize, sharex=True, sharey=True)
     times = _grid(cohort)
     half = cohort.p // 2
     for row, group in enumerate((1, 2)):
@@ -78,11 +96,15 @@ def plot_truth_and_data(cohort: Cohort, figsize=(10, 7)):
                             ms=2,
                             alpha=0.35,
                         )
+                for k in range(2):  # legend entries for the measurements
+                    label = f"measurements of {STATE_NAMES[k]}"
+                    ax.plot([], [], ".", color=COLORS[k], label=label)
             title = "truth" if column == 0 else "truth and measurements"
             ax.set_title(f"group {group}: {title} ({len(members)} individuals)")
             ax.set_xlabel("time")
         axes[row, 0].set_ylabel("value")
     axes[0, 0].legend(loc="upper left")
+    axes[0, 1].legend(loc="upper left", fontsize="small")
     figure.tight_layout()
     return figure
 
@@ -179,6 +201,7 @@ def plot_training_panels(
     individuals=(0, 1, 2, 3),
     epoch: int | None = None,
     figsize=(10, 7),
+    axes=None,
 ):
     """2x2 panels of four individuals, e.g. from a training callback.
 
@@ -187,7 +210,8 @@ def plot_training_panels(
         cohort: the training cohort.
         individuals: four indices.
         epoch: shown in the title when given.
-        figsize: figure size in inches.
+        figsize: figure size in inches (for a new figure).
+        axes: optional 2x2 grid of axes to draw into.
 
     Returns:
         The figure.
@@ -196,7 +220,7 @@ def plot_training_panels(
     if len(individuals) != 4:
         raise ValueError(f"individuals must be four indices, got {individuals}")
     alignment = _alignment(model, cohort, None)
-    figure, axes = plt.subplots(2, 2, figsize=figsize, sharex=True)
+    figure, axes = _axes_2x2(axes, figsize, sharex=True)
     for k, (ax, individual) in enumerate(zip(axes.flat, individuals)):
         _draw_individual(ax, model, cohort, individual, alignment, legend=k == 0)
     kind = "ODE-VAE" if isinstance(model, ODEVAE) else "VAE"
@@ -229,10 +253,12 @@ def plot_group(
         raise ValueError(f"model must be an ODEVAE, got {type(model).__name__}")
     if group not in (1, 2):
         raise ValueError(f"group must be 1 or 2, got {group!r}")
+    members = (cohort.groups == group).nonzero().flatten()
+    if len(members) == 0:
+        raise ValueError(f"group {group} has no individuals in this cohort")
     alignment = _alignment(model, cohort, alignment)
     figure, ax = _axes(ax)
     times = _grid(cohort)
-    members = (cohort.groups == group).nonzero().flatten()
     with torch.no_grad():
         first_visits = torch.stack([cohort.xs[i][0] for i in members.tolist()])
         paths = alignment.apply(
@@ -242,8 +268,8 @@ def plot_group(
     for k in range(2):
         ax.plot(times, paths[:, :, k], "-", color=COLORS[k], lw=0.6, alpha=0.4)
         ax.plot([], [], "-", color=COLORS[k], lw=0.8, label=f"fitted {STATE_NAMES[k]}")
-        ax.plot(times, truth[:, k], ":", color="black", lw=2.5)
-    ax.plot([], [], ":", color="black", lw=2.5, label="truth")
+        ax.plot(times, truth[:, k], ":", color=COLORS[k], lw=3,
+                label=f"true {STATE_NAMES[k]}")  # fmt: skip
     ax.set_title(f"group {group}: all {len(members)} individuals")
     ax.set_xlabel("time")
     ax.set_ylabel("latent state (aligned)")

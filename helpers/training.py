@@ -5,7 +5,9 @@ this module runs the same loss on mini-batches of many individuals at once,
 with one ODE solve per mini-batch.
 """
 
+import inspect
 import math
+import numbers
 import time
 from contextlib import contextmanager
 from functools import partial
@@ -42,8 +44,9 @@ ORIGINAL_SETTINGS = {
 
 
 def _check_train_args(
-    model, cohort, epochs, lr, batch_size, every, time_grid, schedule
-):
+    model, cohort, epochs, lr, batch_size, every, time_grid, schedule, flags,
+    callback, betas,
+):  # fmt: skip
     if not isinstance(model, VAE):
         raise ValueError(
             f"model must be a VAE or an ODEVAE, got {type(model).__name__}"
@@ -65,6 +68,42 @@ def _check_train_args(
     check_int("every", every, minimum=1)
     check_choice("time_grid", time_grid, TIME_GRIDS)
     check_choice("schedule", schedule, ("cosine", "constant"))
+    for name, value in flags.items():
+        if value not in (True, False):
+            raise ValueError(f"{name} must be True or False, got {value!r}")
+    if callback is not None and not _takes_two_arguments(callback):
+        raise ValueError(
+            f"callback must be a function callback(model, epoch) or None, "
+            f"got {callback!r}"
+        )
+    if not (
+        isinstance(betas, (tuple, list))
+        and len(betas) == 2
+        and all(isinstance(b, numbers.Real) and 0 <= b < 1 for b in betas)
+    ):
+        raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
+    # the data may have been edited in place since the cohort was built
+    for i, x in enumerate(cohort.xs):
+        if not bool(torch.isfinite(x).all()):
+            raise ValueError(
+                f"the visits of individual {i} (cohort.xs[{i}]) contain NaN or "
+                "infinite values; remove or impute them before training"
+            )
+    if not bool(torch.isfinite(cohort.baseline).all()):
+        raise ValueError("cohort.baseline contains NaN or infinite values")
+
+
+def _takes_two_arguments(function) -> bool:
+    """Whether ``function(model, epoch)`` is a valid call (checked up front)."""
+    if not callable(function):
+        return False
+    try:
+        inspect.signature(function).bind(None, 0)
+    except TypeError:
+        return False
+    except ValueError:  # no signature available (some built-ins): trust it
+        pass
+    return True
 
 
 def train(
@@ -128,9 +167,11 @@ def train(
     Raises:
         FloatingPointError: when the loss becomes NaN or infinite.
     """
-    _check_train_args(model, cohort, epochs, lr, batch_size, every, time_grid, schedule)
-    if len(betas) != 2 or not all(0 <= float(b) < 1 for b in betas):
-        raise ValueError(f"betas must be two numbers in [0, 1), got {betas!r}")
+    flags = {"shuffle": shuffle, "progress": progress}
+    _check_train_args(
+        model, cohort, epochs, lr, batch_size, every, time_grid, schedule, flags,
+        callback, betas,
+    )  # fmt: skip
     generator = torch.Generator().manual_seed(check_int("seed", seed))
     parameter = next(model.parameters())
     grid = grid_times(0.0, round(cohort.t_end, 1)) if time_grid == "full" else None

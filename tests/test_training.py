@@ -89,11 +89,47 @@ def test_nan_loss_stops_with_advice(small):
         ({"schedule": "step"}, "schedule must be one of"),
         ({"every": 0}, "every must be"),
         ({"betas": (0.9, 1.5)}, "betas must be"),
+        ({"betas": 0.9}, "betas must be"),
+        ({"lr": "0.01"}, "lr must be a number"),
+        ({"epochs": 2.5}, "epochs must be"),
+        ({"shuffle": "no"}, "shuffle must be True or False"),
+        ({"callback": "plot"}, "callback must be a function"),
+        ({"callback": lambda model: None}, "callback must be a function"),
     ],
 )
 def test_bad_training_arguments(small, kwargs, message):
     with pytest.raises(ValueError, match=message):
         helpers.train(ODEVAE(small.p, small.q), small, progress=False, **kwargs)
+
+
+def test_numpy_integers_are_accepted(small):
+    import numpy as np
+
+    history = helpers.train(
+        ODEVAE(small.p, small.q), small, epochs=np.int64(2), batch_size=np.int32(5),
+        progress=False,
+    )  # fmt: skip
+    assert len(history) == 2
+
+
+def test_nan_put_into_the_data_later_is_caught_before_training(small):
+    broken = small.subset(range(small.n))
+    broken.xs[3] = broken.xs[3].clone()
+    broken.xs[3][1, 2] = float("nan")
+    with pytest.raises(ValueError, match=r"individual 3 .* contain NaN"):
+        helpers.train(ODEVAE(small.p, small.q), broken, progress=False)
+
+
+def test_original_scheme_on_per_visit_clocks_matches_the_union_solve(small):
+    """ORIGINAL_SETTINGS solve per visit; solving each person on the union of
+    their own visit times (the original's way) gives the same weights, up to
+    the solver's tolerance."""
+    per_visit, union = ODEVAE(small.p, small.q), ODEVAE(small.p, small.q)
+    original = dict(helpers.ORIGINAL_SETTINGS, epochs=2, progress=False)
+    helpers.train(per_visit, small, seed=3, **original)
+    helpers.train(union, small, seed=3, **dict(original, time_grid="union"))
+    for a, b in zip(per_visit.parameters(), union.parameters()):
+        assert torch.allclose(a, b, atol=1e-4)
 
 
 def test_model_and_data_must_fit(small):

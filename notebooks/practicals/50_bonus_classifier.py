@@ -61,8 +61,12 @@ plt.show()
 # training and on the test curves.
 
 # %%
-torch.manual_seed(SEED)  # the layers below draw their initial weights from it
-classifier = nn.Sequential(nn.Linear(101, 10), nn.ReLU(), nn.Linear(10, 1))
+# nn.Linear draws its starting weights from torch's global generator: seed it
+# inside fork_rng, so that this cell repeats its result and leaves the global
+# random state of the rest of the notebook as it was
+with torch.random.fork_rng():
+    torch.manual_seed(SEED)
+    classifier = nn.Sequential(nn.Linear(101, 10), nn.ReLU(), nn.Linear(10, 1))
 logistic_loss = nn.BCEWithLogitsLoss()
 optimiser = torch.optim.Adam(classifier.parameters(), lr=1e-3)
 batch_order = torch.Generator().manual_seed(SEED)
