@@ -8,12 +8,14 @@ so ``align_latent`` finds the affine map that best matches the truth; plots
 and the latent-fit score use it instead of a manual colour swap.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from itertools import permutations
 
 import numpy as np
 import torch
 
+from ._checks import check_tensor
 from .models import ODEVAE, VAE
 from .simulation import Cohort, grid_times
 
@@ -49,6 +51,10 @@ def fit_alignment(latent, truth) -> Alignment:
 
     Returns:
         The best :class:`Alignment` over all orders of the dimensions.
+
+    Raises:
+        ValueError: if the shapes differ or are not ``(M >= 2, zdim)``, or
+            either input contains NaN or infinite values.
     """
     latent = torch.as_tensor(latent, dtype=torch.float64)
     truth = torch.as_tensor(truth, dtype=torch.float64)
@@ -57,6 +63,9 @@ def fit_alignment(latent, truth) -> Alignment:
             f"latent and truth must both have shape (M >= 2, zdim), got "
             f"{tuple(latent.shape)} and {tuple(truth.shape)}"
         )
+    for name, points in (("latent", latent), ("truth", truth)):
+        if not bool(torch.isfinite(points).all()):
+            raise ValueError(f"{name} contains NaN or infinite values")
     total = ((truth - truth.mean(0)) ** 2).sum().item()
     best = None
     for order in permutations(range(latent.shape[1])):
@@ -133,15 +142,124 @@ def auc(scores, labels) -> float:
     """Area under the ROC curve of ``scores`` for ``labels`` (True = positive).
 
     Ties count one half (Mann-Whitney statistic).
+
+    Args:
+        scores: ``(n,)`` finite scores.
+        labels: ``(n,)`` booleans, or the numbers 0 and 1.
+
+    Returns:
+        The AUC, between 0 and 1.
+
+    Raises:
+        ValueError: if ``scores`` is not 1-D or not finite, ``labels`` has a
+            different length or values other than True/False (1/0), or only
+            one class occurs.
     """
-    scores = np.asarray(scores, dtype=np.float64)
-    labels = np.asarray(labels, dtype=bool)
+    try:
+        scores = np.asarray(scores, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"scores must be numbers, got {scores!r}") from None
+    if scores.ndim != 1:
+        raise ValueError(f"scores must be 1-D, got shape {scores.shape}")
+    if not np.isfinite(scores).all():
+        raise ValueError("scores contains NaN or infinite values")
+    raw = np.asarray(labels)
+    if raw.shape != scores.shape:
+        raise ValueError(
+            f"labels must have one entry per score, shape {scores.shape}, got "
+            f"shape {raw.shape}"
+        )
+    if raw.dtype != bool:
+        if not np.issubdtype(raw.dtype, np.number):
+            raise ValueError(
+                f"labels must be True/False (or 1/0), got dtype {raw.dtype}"
+            )
+        other = raw[~np.isin(raw, (0, 1))]
+        if len(other):
+            raise ValueError(
+                f"labels must be True/False (or 1/0), got {other[:5].tolist()}"
+            )
+    labels = raw.astype(bool)
     positives, negatives = scores[labels], scores[~labels]
     if len(positives) == 0 or len(negatives) == 0:
         raise ValueError("labels must contain both classes")
     greater = (positives[:, None] > negatives[None, :]).sum()
     ties = (positives[:, None] == negatives[None, :]).sum()
     return float((greater + 0.5 * ties) / (len(positives) * len(negatives)))
+
+
+_HELDOUT = "heldout must be the dict returned by split_last_visit"
+
+
+def _check_heldout(heldout, cohort: Cohort):
+    """Validated ``(ids, times, values)`` of ``heldout`` for ``cohort``.
+
+    Besides types, shapes and NaN, this checks that ``cohort`` is the training
+    cohort from the same :func:`helpers.split_last_visit` call: each held-out
+    visit must come no earlier than the individual's last visit in ``cohort``,
+    and must not *be* that visit (same time and identical values). Passing the
+    full cohort instead would score the held-out visits against themselves
+    (``locf_mse = 0``); with noisy measurements two distinct visits never
+    share a time and every value exactly.
+
+    Returns:
+        ``ids`` int64 ``(m,)``, ``times`` float32 ``(m,)``, ``values`` float32
+        ``(m, p)``.
+    """
+    if not isinstance(heldout, Mapping):
+        raise ValueError(
+            f"{_HELDOUT}, a dict with 'ids', 'times' and 'values', got "
+            f"{type(heldout).__name__}"
+        )
+    missing = [k for k in ("ids", "times", "values") if k not in heldout]
+    if missing:
+        raise ValueError(f"{_HELDOUT}; it lacks the keys {missing}")
+    ids = torch.as_tensor(heldout["ids"])
+    if ids.dtype == torch.bool or ids.is_floating_point() or ids.is_complex():
+        raise ValueError(
+            f"{_HELDOUT}; heldout['ids'] must be integers, got dtype {ids.dtype}"
+        )
+    if ids.dim() != 1 or len(ids) == 0:
+        raise ValueError(
+            f"{_HELDOUT}; heldout['ids'] must be a non-empty 1-D tensor, got shape "
+            f"{tuple(ids.shape)}"
+        )
+    ids = ids.to(torch.int64)
+    n = len(cohort.xs)
+    bad = ids[(ids < 0) | (ids >= n)]
+    if len(bad):
+        raise ValueError(
+            f"{_HELDOUT}; heldout['ids'] must be individuals 0 to {n - 1} of the "
+            f"cohort, got {bad.tolist()[:5]}"
+        )
+    if len(torch.unique(ids)) != len(ids):
+        raise ValueError(f"{_HELDOUT}; heldout['ids'] must not repeat an individual")
+    m, p = len(ids), cohort.p
+    try:
+        times = check_tensor("heldout['times']", heldout["times"], (m,)).float()
+        values = check_tensor("heldout['values']", heldout["values"], (m, p)).float()
+    except ValueError as error:
+        raise ValueError(f"{_HELDOUT}; {error}") from None
+    last_times = torch.stack([cohort.ts[i][-1] for i in ids.tolist()])
+    last_values = torch.stack([cohort.xs[i][-1] for i in ids.tolist()])
+    earlier = times < last_times
+    if bool(earlier.any()):
+        i = ids[earlier][0].item()
+        raise ValueError(
+            f"heldout visits must come after the cohort's visits, but individual "
+            f"{i}'s held-out visit is earlier than its last visit in cohort: pass "
+            "the training cohort returned by split_last_visit together with heldout"
+        )
+    same = (times == last_times) & (values == last_values).all(-1)
+    if bool(same.any()):
+        i = ids[same][0].item()
+        raise ValueError(
+            f"cohort still contains the held-out visits (individual {i}'s last "
+            "visit equals its held-out visit), so they would be scored against "
+            "themselves: pass the training cohort returned by split_last_visit, "
+            "not the full cohort"
+        )
+    return ids, times, values
 
 
 @torch.no_grad()
@@ -163,6 +281,11 @@ def evaluate(model: ODEVAE, cohort: Cohort, heldout: dict) -> dict:
         ``group_auc_per_param``: that AUC for each ODE parameter;
         ``latent_r2``: variance of the true latent trajectories explained by
         the aligned learned ones; ``n_heldout``: number of held-out visits.
+
+    Raises:
+        ValueError: if ``model`` is not an ODEVAE fitting the cohort, or
+            ``heldout`` is not the dict that :func:`helpers.split_last_visit`
+            returned together with ``cohort`` (see :func:`_check_heldout`).
     """
     if not isinstance(model, ODEVAE):
         raise ValueError(
@@ -170,18 +293,7 @@ def evaluate(model: ODEVAE, cohort: Cohort, heldout: dict) -> dict:
             f"got {type(model).__name__}"
         )
     _check_model_and_cohort(model, cohort)
-    ids = torch.as_tensor(heldout.get("ids", []), dtype=torch.int64)
-    times = torch.as_tensor(heldout.get("times", []), dtype=torch.float32)
-    values = torch.as_tensor(heldout.get("values", []), dtype=torch.float32)
-    if (
-        len(ids) == 0
-        or times.shape != ids.shape
-        or values.shape != (len(ids), cohort.p)
-    ):
-        raise ValueError(
-            "heldout must be the dict from split_last_visit with matching 'ids', "
-            "'times' and 'values' and at least one held-out visit"
-        )
+    ids, times, values = _check_heldout(heldout, cohort)
     first_visits = torch.stack([cohort.xs[i][0] for i in ids.tolist()])
     solve_times, where = torch.unique(times, sorted=True, return_inverse=True)
     paths = model.latent_paths(first_visits, cohort.baseline[ids], solve_times)

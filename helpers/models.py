@@ -13,10 +13,21 @@ import torch
 from torch import nn
 from torchdiffeq import odeint
 
-from ._checks import check_int, check_tensor
+from ._checks import check_choice, check_float, check_int, check_tensor
 from .batching import Batch
 
 LOG_2PI = math.log(2 * math.pi)
+
+try:  # torchdiffeq's table of solver names (private, but stable for years)
+    from torchdiffeq._impl.odeint import SOLVERS as _TORCHDIFFEQ_SOLVERS
+except ImportError:  # pragma: no cover - a future torchdiffeq moved it
+    _TORCHDIFFEQ_SOLVERS = (
+        "dopri8", "dopri5", "bosh3", "fehlberg2", "adaptive_heun", "euler",
+        "midpoint", "heun2", "heun3", "rk4", "explicit_adams", "implicit_adams",
+        "fixed_adams", "scipy_solver",
+    )  # fmt: skip
+METHODS = (*sorted(_TORCHDIFFEQ_SOLVERS), "closed_form")
+"""Allowed ``method`` of :class:`ODEVAE`: torchdiffeq's solvers and ``closed_form``."""
 
 
 def linear_dynamics(t, z, params):
@@ -59,6 +70,46 @@ def lotka_volterra_dynamics(t, z, params):
     )
 
 
+# What a right-hand side of the wrong size typically raises (torch: RuntimeError,
+# unpacking: ValueError, indexing: IndexError, ...); reported as a bad argument.
+_USER_CODE_ERRORS = (
+    ArithmeticError,
+    AttributeError,
+    LookupError,
+    RuntimeError,
+    TypeError,
+    ValueError,
+)
+
+
+def _check_dynamics(dynamics, zdim: int, n_ode_params: int) -> None:
+    """Call ``dynamics`` once on zero states and check the shape it returns.
+
+    Two rows ``z`` ``(2, zdim)`` and ``params`` ``(2, n_ode_params)`` at the
+    scalar time 0 (as the solver passes it); raise a ``ValueError`` naming
+    ``dynamics`` if the call fails or does not return ``(2, zdim)``.
+    """
+    z, params = torch.zeros(2, zdim), torch.zeros(2, n_ode_params)
+    name = getattr(dynamics, "__name__", repr(dynamics))
+    try:
+        with torch.no_grad():
+            result = dynamics(torch.tensor(0.0), z, params)
+    except _USER_CODE_ERRORS as error:
+        raise ValueError(
+            f"dynamics {name} failed when called as f(t, z, params) with z of shape "
+            f"(B, zdim) = (2, {zdim}) and params of shape (B, n_ode_params) = "
+            f"(2, {n_ode_params}): {type(error).__name__}: {error}"
+        ) from None
+    shape = tuple(result.shape) if isinstance(result, torch.Tensor) else None
+    if shape != (2, zdim):
+        got = f"shape {shape}" if shape is not None else type(result).__name__
+        raise ValueError(
+            f"dynamics {name} must return a tensor of shape (B, zdim) = (2, {zdim}) "
+            f"for z of shape (2, {zdim}) and params of shape (2, {n_ode_params}), "
+            f"got {got}"
+        )
+
+
 def _glorot_uniform_(weight: torch.Tensor, generator: torch.Generator) -> None:
     fan_out, fan_in = weight.shape
     bound = math.sqrt(6.0 / (fan_in + fan_out))
@@ -94,8 +145,13 @@ class VAE(nn.Module):
         p: number of time-dependent variables.
         zdim: latent dimension.
         seed: seed of the initial weights.
-        kl_weight: weight of the KL term in the loss (0.5 in the original).
-        penalty_weight: weight of the squared decoder parameters (0.01).
+        kl_weight: weight of the KL term in the loss (0.5 in the original),
+            finite and >= 0.
+        penalty_weight: weight of the squared decoder parameters (0.01),
+            finite and >= 0.
+
+    Raises:
+        ValueError: if an argument is not of the allowed type or range.
     """
 
     def __init__(
@@ -110,6 +166,8 @@ class VAE(nn.Module):
         check_int("p", p, minimum=1)
         check_int("zdim", zdim, minimum=1)
         generator = torch.Generator().manual_seed(check_int("seed", seed))
+        kl_weight = check_float("kl_weight", kl_weight, minimum=0)
+        penalty_weight = check_float("penalty_weight", penalty_weight, minimum=0)
         self.p, self.zdim = p, zdim
         self.kl_weight, self.penalty_weight = kl_weight, penalty_weight
         self.encoder = _init_linear(nn.Linear(p, p), generator)
@@ -122,14 +180,45 @@ class VAE(nn.Module):
         self.decoder_logvar = _init_linear(nn.Linear(p, p), generator)
 
     def encode(self, x):
-        """Latent mean and log-variance ``(..., zdim)`` of visits ``x`` ``(..., p)``."""
+        """Latent mean and log-variance of visits.
+
+        Args:
+            x: ``(..., p)`` visits (moved to the model's device and dtype).
+
+        Returns:
+            ``(mean, logvar)``, each ``(..., zdim)``.
+
+        Raises:
+            ValueError: if the last dimension of ``x`` is not ``p``.
+        """
         x = torch.as_tensor(x).to(self.encoder.weight)  # the model's device and dtype
+        if x.dim() == 0 or x.shape[-1] != self.p:
+            raise ValueError(
+                f"x must have shape (..., p) with p={self.p} variables in its last "
+                f"dimension, got shape {tuple(x.shape)}"
+            )
         hidden = torch.tanh(self.encoder(x)) + 1.0
         logvar = -torch.relu(self.encoder_logvar(hidden))
         return self.encoder_mean(hidden), self.logvar_scale * logvar + self.logvar_shift
 
     def decode(self, z):
-        """Mean and log-variance ``(..., p)`` of the likelihood of latent ``z``."""
+        """Mean and log-variance of the likelihood of latent points.
+
+        Args:
+            z: ``(..., zdim)`` latent points (moved to the model's device and dtype).
+
+        Returns:
+            ``(mean, logvar)``, each ``(..., p)``.
+
+        Raises:
+            ValueError: if the last dimension of ``z`` is not ``zdim``.
+        """
+        z = torch.as_tensor(z).to(self.decoder.weight)
+        if z.dim() == 0 or z.shape[-1] != self.zdim:
+            raise ValueError(
+                f"z must have shape (..., zdim) with zdim={self.zdim} in its last "
+                f"dimension, got shape {tuple(z.shape)}"
+            )
         hidden = torch.tanh(self.decoder(z))
         return self.decoder_mean(hidden), self.decoder_logvar(hidden)
 
@@ -214,14 +303,24 @@ class ODEVAE(VAE):
         n_ode_params: ODE parameters per individual (2: diagonal of ``A``;
             4: the full 2x2 matrix, or the four Lotka-Volterra rates).
         dynamics: right-hand side ``f(t, z, params)`` with ``z`` ``(B, zdim)``
-            and ``params`` ``(B, n_ode_params)``; default
-            :func:`linear_dynamics`.
+            and ``params`` ``(B, n_ode_params)``, returning ``(B, zdim)``;
+            default :func:`linear_dynamics` (``zdim = 2``, ``n_ode_params`` 2
+            or 4). :func:`lotka_volterra_dynamics` needs ``zdim = 2`` and
+            ``n_ode_params = 4``. A custom function is called once here on
+            zero states to check the shape of what it returns.
         seed: seed of the initial weights.
-        method: a torchdiffeq solver name (default ``"dopri5"``), or
-            ``"closed_form"`` for ``z(t) = exp(A t) z0`` (linear dynamics only).
-        rtol, atol: solver tolerances (the original's 1e-3 and 1e-6).
-        consistency_weight: weight of ``||mu_smooth - mu_encoder||^2``.
+        method: a torchdiffeq solver name (default ``"dopri5"``; see
+            :data:`METHODS`), or ``"closed_form"`` for ``z(t) = exp(A t) z0``
+            (linear dynamics only).
+        rtol, atol: solver tolerances (the original's 1e-3 and 1e-6), finite
+            and > 0.
+        consistency_weight: weight of ``||mu_smooth - mu_encoder||^2``,
+            finite and >= 0.
         kl_weight, penalty_weight: as in :class:`VAE`.
+
+    Raises:
+        ValueError: if an argument is not of the allowed type or range, or
+            ``dynamics`` does not fit ``zdim`` and ``n_ode_params``.
     """
 
     def __init__(
@@ -251,8 +350,20 @@ class ODEVAE(VAE):
                 "linear_dynamics needs zdim=2 and n_ode_params 2 (diagonal) or 4 "
                 f"(full matrix), got zdim={zdim}, n_ode_params={n_ode_params}"
             )
+        if dynamics is lotka_volterra_dynamics and (zdim != 2 or n_ode_params != 4):
+            raise ValueError(
+                "lotka_volterra_dynamics needs zdim=2 and n_ode_params=4 (alpha, "
+                f"beta, delta, gamma), got zdim={zdim}, n_ode_params={n_ode_params}"
+            )
+        check_choice("method", method, METHODS)
         if method == "closed_form" and dynamics is not linear_dynamics:
             raise ValueError("method='closed_form' needs dynamics=linear_dynamics")
+        rtol = check_float("rtol", rtol, minimum=0, strict=True)
+        atol = check_float("atol", atol, minimum=0, strict=True)
+        consistency_weight = check_float(
+            "consistency_weight", consistency_weight, minimum=0
+        )
+        _check_dynamics(dynamics, zdim, n_ode_params)
         self.q, self.n_ode_params, self.dynamics = q, n_ode_params, dynamics
         self.method, self.rtol, self.atol = method, rtol, atol
         self.consistency_weight = consistency_weight
@@ -263,18 +374,41 @@ class ODEVAE(VAE):
         self.param_shift = nn.Parameter(torch.zeros(n_ode_params))
 
     def ode_params(self, baseline):
-        """ODE parameters ``(n, n_ode_params)`` from baseline variables ``(n, q)``."""
+        """ODE parameters of individuals from their baseline variables.
+
+        Args:
+            baseline: ``(n, q)`` baseline variables, or ``(q,)`` for one
+                individual.
+
+        Returns:
+            ``(n, n_ode_params)``, or ``(n_ode_params,)`` for a ``(q,)`` input.
+
+        Raises:
+            ValueError: if ``baseline`` is not 1-D or 2-D, has not ``q``
+                columns, or contains NaN or infinite values.
+        """
         baseline = torch.as_tensor(baseline).to(self.param_scale)
-        squeeze = baseline.dim() == 1
-        baseline = baseline.reshape(-1, baseline.shape[-1])
+        if baseline.dim() not in (1, 2):
+            raise ValueError(
+                f"baseline must have shape (n, q) or (q,) with q={self.q}, got "
+                f"shape {tuple(baseline.shape)}"
+            )
         if baseline.shape[-1] != self.q:
             raise ValueError(
                 f"baseline must have q={self.q} variables, got {baseline.shape[-1]}"
             )
+        if not bool(torch.isfinite(baseline).all()):
+            raise ValueError("baseline contains NaN or infinite values")
+        if baseline.dim() == 1:
+            return self._ode_params(baseline[None])[0]
+        return self._ode_params(baseline)
+
+    def _ode_params(self, baseline):
+        """Unchecked :meth:`ode_params` for ``(n, q)`` tensors on the model's
+        device (the training hot path)."""
         hidden = torch.tanh(self.param_hidden(baseline))
         raw = torch.sigmoid(self.param_out(hidden)) - 0.5
-        params = self.param_scale * raw + self.param_shift
-        return params[0] if squeeze else params
+        return self.param_scale * raw + self.param_shift
 
     def solve(self, z0, params, times):
         """Latent ODE solutions ``(T, B, zdim)`` from ``z0`` ``(B, zdim)``.
@@ -346,7 +480,7 @@ class ODEVAE(VAE):
             each individual's baseline mean, read off at each visit's time.
         """
         mean, logvar = self.encode(batch.x)
-        params = self.ode_params(batch.baseline)  # (B, k)
+        params = self._ode_params(batch.baseline.to(self.param_scale))  # (B, k)
         start = mean[batch.first_row]  # (B, zdim)
         if batch.per_visit:  # every visit on its own clock: (N, zdim)
             visit_times = batch.times[batch.time_index]
@@ -399,7 +533,7 @@ class ODEVAE(VAE):
         x0, baseline, ts = (v.to(reference) for v in (x0, baseline, ts))
         times = torch.cat([ts.new_zeros(1), ts]) if ts[0] > 0 else ts
         mean, _ = self.encode(x0)
-        path = self.solve(mean, self.ode_params(baseline), times)
+        path = self.solve(mean, self._ode_params(baseline), times)
         return path[-len(ts) :]
 
     def latent_trajectory(self, x0, baseline, ts):

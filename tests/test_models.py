@@ -320,3 +320,123 @@ def test_bad_model_construction():
         VAE(0)
     with pytest.raises(ValueError, match="model was built for p=10"):
         VAE(10).loss(make_batch(helpers.simulate_cohort(n=3, p=4, seed=0), [0]))
+
+
+def wrong_shape_dynamics(t, z, params):
+    return z.sum(-1)  # (B,) instead of (B, zdim)
+
+
+def failing_dynamics(t, z, params):
+    raise RuntimeError("boom")
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"method": "dopri"}, r"method must be one of .*'dopri5'.*got 'dopri'"),
+        ({"method": "closed-form"}, "method must be one of"),
+        ({"rtol": 0.0}, "rtol must be a finite number > 0"),
+        ({"rtol": float("nan")}, "rtol must be a finite number > 0"),
+        ({"atol": -1e-6}, "atol must be a finite number > 0"),
+        ({"atol": "1e-6"}, "atol must be a number"),
+        ({"consistency_weight": -1.0}, "consistency_weight must be .* >= 0"),
+        ({"consistency_weight": float("inf")}, "consistency_weight must be a finite"),
+        ({"kl_weight": float("nan")}, "kl_weight must be a finite number >= 0"),
+        ({"penalty_weight": -0.01}, "penalty_weight must be a finite number >= 0"),
+        (
+            {"dynamics": helpers.lotka_volterra_dynamics},
+            "lotka_volterra_dynamics needs zdim=2 and n_ode_params=4",
+        ),
+        (
+            {"dynamics": helpers.lotka_volterra_dynamics, "zdim": 3, "n_ode_params": 4},
+            "lotka_volterra_dynamics needs zdim=2 and n_ode_params=4.*got zdim=3",
+        ),
+        (
+            {"dynamics": wrong_shape_dynamics},
+            (
+                r"dynamics wrong_shape_dynamics must return a tensor of shape "
+                r"\(B, zdim\) = \(2, 2\).*got shape \(2,\)"
+            ),
+        ),
+        (
+            {"dynamics": lambda t, z, params: 0.0},
+            r"dynamics <lambda> must return a tensor .* got float",
+        ),
+        (
+            {"dynamics": failing_dynamics, "zdim": 3, "n_ode_params": 1},
+            r"dynamics failing_dynamics failed .* \(2, 3\).*RuntimeError: boom",
+        ),
+    ],
+)
+def test_bad_odevae_settings_are_refused_at_construction(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ODEVAE(10, 50, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"kl_weight": -0.5}, "kl_weight must be a finite number >= 0, got -0.5"),
+        ({"kl_weight": float("inf")}, "kl_weight must be a finite number"),
+        ({"penalty_weight": float("nan")}, "penalty_weight must be a finite number"),
+        ({"penalty_weight": True}, "penalty_weight must be a number"),
+    ],
+)
+def test_bad_vae_weights_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        VAE(10, **kwargs)
+
+
+def test_good_settings_are_kept_and_every_solver_name_is_accepted():
+    from torchdiffeq._impl.odeint import SOLVERS
+
+    assert set(helpers.models.METHODS) == set(SOLVERS) | {"closed_form"}
+    model = ODEVAE(10, 50, method="rk4", rtol=1e-5, atol=1e-8, consistency_weight=0,
+                   kl_weight=0, penalty_weight=0.0)  # fmt: skip
+    assert (model.method, model.rtol, model.atol) == ("rk4", 1e-5, 1e-8)
+    assert model.kl_weight == model.penalty_weight == model.consistency_weight == 0
+    lotka_volterra = ODEVAE(
+        10, 50, n_ode_params=4, dynamics=helpers.lotka_volterra_dynamics
+    )
+    assert lotka_volterra.dynamics is helpers.lotka_volterra_dynamics
+
+
+def test_a_custom_dynamics_of_the_right_shape_is_used_by_the_solver():
+    calls = []
+
+    def decay(t, z, params):
+        calls.append(tuple(z.shape))
+        return -params[:, :1] * z  # (B, 3)
+
+    model = ODEVAE(10, 50, zdim=3, n_ode_params=1, dynamics=decay, rtol=1e-9,
+                   atol=1e-11).double()  # fmt: skip
+    assert calls == [(2, 3)]  # checked once, on two zero rows
+    z0 = torch.tensor([[1.0, 2.0, -1.0]], dtype=torch.float64)
+    rate = torch.tensor([[0.5]], dtype=torch.float64)
+    out = model.solve(z0, rate, torch.tensor([0.0, 2.0], dtype=torch.float64))
+    assert torch.allclose(out[-1], z0 * math.exp(-1.0), rtol=1e-7)
+
+
+def test_ode_params_refuse_nan_and_extra_dimensions_but_take_one_row():
+    model = ODEVAE(10, 50)
+    baseline = torch.randn(4, 50, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(model.ode_params(baseline[1]), model.ode_params(baseline)[1])
+    assert model.ode_params(baseline[1]).shape == (2,)
+    with pytest.raises(ValueError, match="baseline contains NaN"):
+        model.ode_params(torch.where(baseline > 1.5, float("nan"), baseline))
+    with pytest.raises(ValueError, match=r"baseline must have shape \(n, q\) or"):
+        model.ode_params(baseline.reshape(2, 2, 50))
+    with pytest.raises(ValueError, match=r"got shape \(\)"):
+        model.ode_params(torch.tensor(1.0))
+
+
+def test_encode_and_decode_check_the_last_dimension():
+    model = VAE(10, zdim=3)
+    with pytest.raises(ValueError, match=r"x must have shape \(\.\.\., p\) with p=10"):
+        model.encode(torch.zeros(5, 4))
+    with pytest.raises(ValueError, match=r"got shape \(\)"):
+        model.encode(torch.tensor(1.0))
+    with pytest.raises(ValueError, match=r"zdim=3 in its last dimension.*\(5, 2\)"):
+        model.decode(torch.zeros(5, 2))
+    mean, logvar = model.decode(model.encode(torch.zeros(2, 5, 10))[0])
+    assert mean.shape == logvar.shape == (2, 5, 10)
