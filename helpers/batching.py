@@ -70,11 +70,14 @@ def make_batch(
     """Stack the visits of the individuals ``ids``.
 
     Args:
-        cohort: the cohort.
-        ids: indices of the individuals, in the order to stack them.
-        grid: optional ``(T,)`` sorted times, starting at 0, on which to solve
-            instead of the union of the visit times (e.g. the full 0.1 grid of
-            the original workshop). Every visit time must be on it.
+        cohort: the :class:`~helpers.Cohort`.
+        ids: integer indices ``(B,)`` of the individuals (0..n-1), in the
+            order to stack them (a list, range, array or int64 tensor; a
+            single integer means one individual).
+        grid: optional ``(T,)`` strictly increasing finite times, starting at
+            0, on which to solve instead of the union of the visit times (e.g.
+            the full 0.1 grid of the original workshop). Every visit time must
+            be on it.
         per_visit: let the ODE-VAE solve every visit on its own clock
             (fastest; see :meth:`helpers.ODEVAE.solve_per_visit`) instead of
             on the sorted union of times. Cannot be combined with ``grid``.
@@ -89,9 +92,9 @@ def make_batch(
             "per_visit=True solves at the visit times themselves; it cannot be "
             "combined with a grid (pass grid=None)"
         )
-    ids = torch.as_tensor(ids, dtype=torch.int64).reshape(-1)
-    if ids.numel() == 0 or ids.min() < 0 or ids.max() >= cohort.n:
-        raise ValueError(f"ids must be indices 0..{cohort.n - 1}, got {ids.tolist()}")
+    if not isinstance(cohort, Cohort):
+        raise ValueError(f"cohort must be a Cohort, got {type(cohort).__name__}")
+    ids = _check_ids(ids, cohort.n)
     xs = [cohort.xs[i] for i in ids.tolist()]
     ts = [cohort.ts[i] for i in ids.tolist()]
     counts = torch.tensor([len(t) for t in ts])
@@ -99,7 +102,7 @@ def make_batch(
     if grid is None:
         times, time_index = torch.unique(all_times, sorted=True, return_inverse=True)
     else:
-        times = torch.as_tensor(grid, dtype=all_times.dtype)
+        times = _check_grid(grid).to(all_times.dtype)
         time_index = torch.searchsorted(times, all_times).clamp(max=len(times) - 1)
         if not torch.allclose(times[time_index], all_times, atol=1e-5):
             raise ValueError("grid must contain every visit time of the batch")
@@ -117,3 +120,44 @@ def make_batch(
         ids=ids,
         per_visit=per_visit,
     )
+
+
+def _check_ids(ids, n: int) -> torch.Tensor:
+    """``ids`` as an int64 tensor ``(B,)`` of indices 0..n-1."""
+    allowed = f"integer indices 0..{n - 1} in a list or 1-D array"
+    try:
+        tensor = torch.as_tensor(ids)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"ids must be {allowed}, got {ids!r}") from None
+    if tensor.dtype == torch.bool or tensor.is_floating_point() or tensor.is_complex():
+        raise ValueError(f"ids must be {allowed}, got {ids!r} (dtype {tensor.dtype})")
+    if tensor.dim() > 1:
+        raise ValueError(
+            f"ids must be {allowed}, got shape {tuple(tensor.shape)} (more than 1-D)"
+        )
+    tensor = tensor.to(torch.int64).reshape(-1)
+    if tensor.numel() == 0 or tensor.min() < 0 or tensor.max() >= n:
+        raise ValueError(f"ids must be {allowed}, got {tensor.tolist()}")
+    return tensor
+
+
+def _check_grid(grid) -> torch.Tensor:
+    """``grid`` as a float tensor ``(T,)``: finite, strictly increasing, from 0."""
+    allowed = "a 1-D tensor of finite, strictly increasing times starting at 0"
+    try:
+        times = torch.as_tensor(grid)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"grid must be {allowed}, got {grid!r}") from None
+    if times.dtype == torch.bool or times.is_complex():
+        raise ValueError(f"grid must be {allowed}, got dtype {times.dtype}")
+    if times.dim() != 1 or times.numel() == 0:
+        raise ValueError(f"grid must be {allowed}, got shape {tuple(times.shape)}")
+    times = times.double()
+    if (
+        not bool(torch.isfinite(times).all())
+        or times[0] != 0
+        or bool((times[1:] <= times[:-1]).any())
+    ):
+        shown = times.tolist() if times.numel() <= 8 else f"{times[:8].tolist()}..."
+        raise ValueError(f"grid must be {allowed}, got {shown}")
+    return times

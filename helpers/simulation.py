@@ -58,9 +58,91 @@ def true_states(matrix, u0, ts) -> torch.Tensor:
     return propagators @ start
 
 
+TRUE_PARAM_COLUMNS = ("true_a11", "true_a12", "true_a21", "true_a22")
+TRUE_U0_COLUMNS = ("true_u1_0", "true_u2_0")
+
+
+def _check_ode_params(value) -> tuple:
+    """``value`` as ``((a11, a12, a21, a22), (a11, a12, a21, a22))`` of floats."""
+    message = (
+        "ode_params must be two rows (a11, a12, a21, a22) of finite numbers, one "
+        f"per group, got {value!r}"
+    )
+    try:
+        rows = [tuple(row) for row in value]
+    except TypeError:
+        raise ValueError(message) from None
+    if len(rows) != 2 or any(len(row) != 4 for row in rows):
+        raise ValueError(message)
+    try:
+        return tuple(tuple(check_float("ode_params", a) for a in row) for row in rows)
+    except ValueError:
+        raise ValueError(message) from None
+
+
+def _check_u0(value) -> tuple:
+    """``value`` as ``(u1, u2)`` of floats."""
+    message = f"u0 must be two finite numbers (u1, u2), got {value!r}"
+    try:
+        entries = tuple(value)
+    except TypeError:
+        raise ValueError(message) from None
+    if len(entries) != 2:
+        raise ValueError(message)
+    try:
+        return tuple(check_float("u0", u) for u in entries)
+    except ValueError:
+        raise ValueError(message) from None
+
+
+def _real_tensor(name: str, value, shape: tuple) -> torch.Tensor:
+    """``value`` (tensor, array or nested list) as a float32 tensor of ``shape``."""
+    try:
+        tensor = torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(
+            f"{name} must be a tensor or array of real numbers, got "
+            f"{type(value).__name__}"
+        ) from None
+    if tensor.is_complex() or tensor.dtype == torch.bool:
+        raise ValueError(
+            f"{name} must hold real numbers, got a tensor of dtype {tensor.dtype}"
+        )
+    return check_tensor(name, tensor, shape).float()
+
+
+def _show(tensor: torch.Tensor) -> str:
+    """A short description of a tensor's values for error messages."""
+    if tensor.numel() <= 8:
+        return repr(tensor.tolist())
+    return f"shape {tuple(tensor.shape)} with values {sorted(set(tensor.tolist()))[:8]}"
+
+
+def _check_groups(value, n: int) -> torch.Tensor:
+    """``value`` as an int64 tensor ``(n,)`` of 1s and 2s."""
+    allowed = f"one whole number, 1 or 2, per individual (shape ({n},))"
+    try:
+        groups = torch.as_tensor(value)
+    except (TypeError, ValueError, RuntimeError):
+        raise ValueError(f"groups must hold {allowed}, got {value!r}") from None
+    if groups.is_complex() or groups.dtype == torch.bool:
+        raise ValueError(f"groups must hold {allowed}, got dtype {groups.dtype}")
+    if groups.is_floating_point() and not bool(
+        (torch.isfinite(groups) & (groups == groups.round())).all()
+    ):
+        raise ValueError(f"groups must hold {allowed}, got {_show(groups)}")
+    groups = groups.to(torch.int64)
+    if groups.shape != (n,) or not bool(((groups == 1) | (groups == 2)).all()):
+        raise ValueError(f"groups must hold {allowed}, got {_show(groups)}")
+    return groups
+
+
 @dataclass
 class Cohort:
     """A cohort of individuals with irregular visits.
+
+    The constructor checks and converts its arguments (numpy arrays and nested
+    lists are accepted for the tensors) and never modifies the caller's lists.
 
     Attributes:
         xs: list of ``n`` float32 tensors ``(n_visits_i, p)``; row 0 is the
@@ -69,7 +151,7 @@ class Cohort:
         baseline: float32 tensor ``(n, q)`` of baseline variables.
         groups: int64 tensor ``(n,)`` with values 1 and 2.
         ode_params: the true matrices per group, ``((a11, a12, a21, a22), ...)``.
-        u0: the true initial state shared by everyone.
+        u0: the true initial state ``(u1, u2)`` shared by everyone.
         settings: the arguments that produced the cohort (for the record).
     """
 
@@ -82,30 +164,41 @@ class Cohort:
     settings: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        for name in ("xs", "ts"):
+            value = getattr(self, name)
+            if not isinstance(value, (list, tuple)):
+                raise ValueError(
+                    f"{name} must be a list with one tensor per individual, got "
+                    f"{type(value).__name__}"
+                )
         n = len(self.xs)
         if n < 1 or len(self.ts) != n:
             raise ValueError(
                 f"xs and ts must be non-empty lists of equal length, got {n} and "
                 f"{len(self.ts)}"
             )
-        p = self.xs[0].shape[-1] if self.xs[0].dim() == 2 else None
-        self.baseline = check_tensor("baseline", self.baseline, (n, None)).float()
-        self.groups = torch.as_tensor(self.groups, dtype=torch.int64)
-        if self.groups.shape != (n,) or not bool(
-            ((self.groups == 1) | (self.groups == 2)).all()
-        ):
-            raise ValueError("groups must hold one value, 1 or 2, per individual")
+        if not isinstance(self.settings, dict):
+            raise ValueError(
+                f"settings must be a dict, got {type(self.settings).__name__}"
+            )
+        xs, ts, p = [], [], None
         for i, (x, t) in enumerate(zip(self.xs, self.ts)):
-            x = check_tensor(f"xs[{i}]", x, (None, p)).float()
-            t = check_tensor(f"ts[{i}]", t, (x.shape[0],)).float()
+            x = _real_tensor(f"xs[{i}]", x, (None, p))
+            t = _real_tensor(f"ts[{i}]", t, (x.shape[0],))
+            p = x.shape[1]
             if x.shape[0] < 1 or t[0] != 0 or bool((t[1:] < t[:-1]).any()):
                 raise ValueError(
                     f"ts[{i}] must start with the baseline visit at 0.0 and be "
                     f"sorted, got {t.tolist()}"
                 )
-            self.xs[i], self.ts[i] = x, t
-        self.ode_params = tuple(tuple(float(a) for a in row) for row in self.ode_params)
-        self.u0 = tuple(float(u) for u in self.u0)
+            xs.append(x)
+            ts.append(t)
+        self.xs, self.ts = xs, ts
+        self.baseline = _real_tensor("baseline", self.baseline, (n, None))
+        self.groups = _check_groups(self.groups, n)
+        self.ode_params = _check_ode_params(self.ode_params)
+        self.u0 = _check_u0(self.u0)
+        self.settings = dict(self.settings)
 
     @property
     def n(self) -> int:
@@ -158,27 +251,38 @@ class Cohort:
         """Tidy table with one row per visit.
 
         Columns: ``id`` (0-based individual), ``group``, ``visit`` (0 =
-        baseline), ``time``, ``x1..xp`` (time-dependent variables) and
-        ``b1..bq`` (baseline variables, repeated on every visit of an
-        individual). ``Cohort.from_frame`` reads it back.
+        baseline), ``time``, ``x1..xp`` (time-dependent variables), ``b1..bq``
+        (baseline variables, repeated on every visit of an individual),
+        ``true_a11, true_a12, true_a21, true_a22`` (the true matrix of the
+        row's group, float64) and ``true_u1_0, true_u2_0`` (the true initial
+        state, float64). :meth:`Cohort.from_frame` reads it back, also from a
+        CSV file. ``settings`` is not written (it cannot travel in a CSV), so
+        a cohort read back has ``settings == {}``. Written with
+        ``float_format="%.9g"`` the float32 data are exact, and so are true
+        parameters with at most nine significant digits (such as the
+        defaults); write without ``float_format`` to keep more.
+
+        Returns:
+            DataFrame with ``sum(n_visits_i)`` rows and
+            ``4 + p + q + 6`` columns.
         """
         rows = []
         for i, (x, t) in enumerate(zip(self.xs, self.ts)):
+            group = int(self.groups[i])
             block = pd.DataFrame(
                 x.numpy(), columns=[f"x{j + 1}" for j in range(self.p)]
             )
             block.insert(0, "time", t.numpy())
             block.insert(0, "visit", np.arange(len(t), dtype=np.int64))
-            block.insert(0, "group", int(self.groups[i]))
+            block.insert(0, "group", group)
             block.insert(0, "id", i)
             base = self.baseline[i].numpy()
-            for j in range(self.q):
-                block[f"b{j + 1}"] = np.float32(base[j])
-            rows.append(block)
-        frame = pd.concat(rows, ignore_index=True)
-        frame.attrs["ode_params"] = self.ode_params
-        frame.attrs["u0"] = self.u0
-        return frame
+            extra = {f"b{j + 1}": np.float32(base[j]) for j in range(self.q)}
+            extra |= dict(zip(TRUE_PARAM_COLUMNS, self.ode_params[group - 1]))
+            extra |= dict(zip(TRUE_U0_COLUMNS, self.u0))
+            extra = pd.DataFrame({k: [v] * len(t) for k, v in extra.items()})
+            rows.append(pd.concat([block, extra], axis=1))
+        return pd.concat(rows, ignore_index=True)
 
     @classmethod
     def from_frame(
@@ -190,26 +294,102 @@ class Cohort:
         """Build a cohort from the table written by :meth:`to_frame`.
 
         Args:
-            frame: one row per visit with columns ``id, group, visit, time,
-                x1..xp, b1..bq``.
-            ode_params: true matrices per group, used for the truth in plots
-                (taken from ``frame.attrs`` when present).
-            u0: true initial state (likewise).
+            frame: one row per visit with numeric columns ``id, group, visit,
+                time, x1..xp, b1..bq`` and optionally ``true_a11, true_a12,
+                true_a21, true_a22`` and ``true_u1_0, true_u2_0``. ``group``
+                and ``b1..bq`` must be the same on all rows of an individual,
+                visit numbers distinct within an individual.
+            ode_params: true matrices per group, ``((a11, a12, a21, a22),
+                ...)``, used (for the truth in plots) when the ``true_a*``
+                columns are absent, and for a group with no rows.
+            u0: true initial state ``(u1, u2)``, used when the ``true_u*``
+                columns are absent.
 
         Returns:
-            The cohort, individuals ordered by ``id``.
+            The cohort, individuals ordered by ``id``, visits by ``visit``.
         """
-        required = {"id", "group", "visit", "time"}
-        missing = required - set(frame.columns)
-        x_cols = [c for c in frame.columns if c.startswith("x") and c[1:].isdigit()]
-        b_cols = [c for c in frame.columns if c.startswith("b") and c[1:].isdigit()]
+        if not isinstance(frame, pd.DataFrame):
+            raise ValueError(
+                f"frame must be a pandas DataFrame, got {type(frame).__name__}"
+            )
+        ode_params, u0 = _check_ode_params(ode_params), _check_u0(u0)
+        if not frame.columns.is_unique:
+            duplicated = sorted(set(frame.columns[frame.columns.duplicated()]))
+            raise ValueError(f"frame has repeated columns {duplicated}")
+        names = [c for c in frame.columns if isinstance(c, str)]
+        x_cols = sorted(
+            (c for c in names if c[:1] == "x" and c[1:].isdigit()),
+            key=lambda c: int(c[1:]),
+        )
+        b_cols = sorted(
+            (c for c in names if c[:1] == "b" and c[1:].isdigit()),
+            key=lambda c: int(c[1:]),
+        )
+        missing = {"id", "group", "visit", "time"} - set(names)
         if missing or not x_cols:
             raise ValueError(
-                f"frame must have columns id, group, visit, time, x1..xp and b1..bq; "
-                f"missing {sorted(missing) or ['x1..xp']}"
+                "frame must have columns id, group, visit, time, x1..xp and "
+                f"b1..bq; missing {sorted(missing) or ['x1..xp']}"
             )
-        x_cols.sort(key=lambda c: int(c[1:]))
-        b_cols.sort(key=lambda c: int(c[1:]))
+        true_cols = []
+        for block in (TRUE_PARAM_COLUMNS, TRUE_U0_COLUMNS):
+            present = [c for c in block if c in names]
+            if present and len(present) < len(block):
+                raise ValueError(
+                    f"frame must have all or none of the columns {list(block)}, "
+                    f"got only {present}"
+                )
+            true_cols += present
+        if frame.empty:
+            raise ValueError("frame must have at least one row (visit), got none")
+        numeric = ["id", "group", "visit", "time", *x_cols, *b_cols, *true_cols]
+        for column in numeric:
+            values = frame[column]
+            if not pd.api.types.is_numeric_dtype(values) or (
+                pd.api.types.is_bool_dtype(values)
+            ):
+                raise ValueError(
+                    f"frame column {column!r} must hold numbers, got dtype "
+                    f"{values.dtype}"
+                )
+            if values.isna().any():
+                row = int(np.flatnonzero(values.isna().to_numpy())[0])
+                raise ValueError(
+                    f"frame column {column!r} must not have missing (NaN) values, "
+                    f"got one in row {row}"
+                )
+        for column in ("id", "group", "visit"):
+            values = frame[column].to_numpy(np.float64)
+            bad = ~np.isfinite(values) | (values != np.round(values))
+            if bad.any():
+                raise ValueError(
+                    f"frame column {column!r} must hold whole numbers, got "
+                    f"{float(values[bad][0])!r}"
+                )
+        if not frame["group"].isin([1, 2]).all():
+            values = sorted(set(frame["group"].tolist()))
+            raise ValueError(
+                f"frame column 'group' must be 1 or 2 on every row, got {values}"
+            )
+        repeated = frame.duplicated(["id", "visit"])
+        if repeated.any():
+            row = frame[repeated].iloc[0]
+            raise ValueError(
+                f"frame must have distinct visit numbers within an individual, got "
+                f"visit {int(row['visit'])} twice for id {int(row['id'])}"
+            )
+        per_id = ["group", *b_cols]  # the true_* columns are checked by group
+        counts = frame.groupby("id", sort=True)[per_id].nunique()
+        for column in per_id:
+            if (counts[column] > 1).any():
+                bad_id = counts.index[(counts[column] > 1).to_numpy()][0]
+                raise ValueError(
+                    f"frame column {column!r} must be the same on all rows of an "
+                    f"individual, got different values for id {int(bad_id)}"
+                )
+        if true_cols:
+            ode_params, u0 = _true_dynamics_from(frame, ode_params)
+
         frame = frame.sort_values(["id", "visit"], kind="stable")
         xs, ts, baseline, groups = [], [], [], []
         for _, rows in frame.groupby("id", sort=True):
@@ -222,9 +402,30 @@ class Cohort:
             ts=ts,
             baseline=torch.tensor(np.stack(baseline)).reshape(len(xs), len(b_cols)),
             groups=torch.tensor(groups),
-            ode_params=frame.attrs.get("ode_params", ode_params),
-            u0=frame.attrs.get("u0", u0),
+            ode_params=ode_params,
+            u0=u0,
         )
+
+
+def _true_dynamics_from(frame: pd.DataFrame, fallback: tuple) -> tuple:
+    """``(ode_params, u0)`` from the ``true_*`` columns of a checked frame."""
+    rows = list(fallback)
+    for group, block in frame.groupby("group", sort=True):
+        values = block[list(TRUE_PARAM_COLUMNS)].drop_duplicates()
+        if len(values) > 1:
+            raise ValueError(
+                f"frame columns {list(TRUE_PARAM_COLUMNS)} must be the same on all "
+                f"rows of a group, got {len(values)} different rows in group "
+                f"{int(group)}"
+            )
+        rows[int(group) - 1] = tuple(float(a) for a in values.iloc[0])
+    values = frame[list(TRUE_U0_COLUMNS)].drop_duplicates()
+    if len(values) > 1:
+        raise ValueError(
+            f"frame columns {list(TRUE_U0_COLUMNS)} must be the same on all rows, "
+            f"got {len(values)} different rows"
+        )
+    return _check_ode_params(rows), _check_u0(values.iloc[0].tolist())
 
 
 def _check_simulation_args(
@@ -264,15 +465,8 @@ def _check_simulation_args(
         )
     check_float("sigma_var", sigma_var, minimum=0)
     check_float("sigma_ind", sigma_ind, minimum=0)
-    matrices = np.asarray(ode_params, dtype=np.float64)
-    if matrices.shape != (2, 4) or not np.isfinite(matrices).all():
-        raise ValueError(
-            "ode_params must be two rows (a11, a12, a21, a22), one per group, "
-            f"got {ode_params!r}"
-        )
-    start = np.asarray(u0, dtype=np.float64)
-    if start.shape != (2,) or not np.isfinite(start).all():
-        raise ValueError(f"u0 must be two finite numbers, got {u0!r}")
+    _check_ode_params(ode_params)
+    _check_u0(u0)
 
 
 def simulate_cohort(
@@ -322,6 +516,7 @@ def simulate_cohort(
         "ode_params": ode_params, "u0": u0,
     }  # fmt: skip
     _check_simulation_args(**settings)
+    ode_params, u0 = _check_ode_params(ode_params), _check_u0(u0)
     rng = np.random.default_rng(check_int("seed", seed))
     groups = np.full(n, 2, dtype=np.int64)
     groups[rng.permutation(n)[: n // 2]] = 1
@@ -381,6 +576,7 @@ def split_last_visit(cohort: Cohort):
         ``(train_cohort, heldout)``: the cohort without the held-out visits,
         and a dict with ``ids`` (int64 ``(m,)``, individuals with a held-out
         visit), ``times`` (float32 ``(m,)``) and ``values`` (float32 ``(m, p)``).
+        All tensors are new copies that share no memory with ``cohort``.
     """
     if not isinstance(cohort, Cohort):
         raise ValueError(f"cohort must be a Cohort, got {type(cohort).__name__}")
@@ -391,13 +587,13 @@ def split_last_visit(cohort: Cohort):
             times.append(t[-1])
             values.append(x[-1])
             x, t = x[:-1], t[:-1]
-        xs.append(x)
-        ts.append(t)
+        xs.append(x.clone())  # copies: editing one cohort never edits the other
+        ts.append(t.clone())
     train_cohort = Cohort(
         xs=xs,
         ts=ts,
-        baseline=cohort.baseline,
-        groups=cohort.groups,
+        baseline=cohort.baseline.clone(),
+        groups=cohort.groups.clone(),
         ode_params=cohort.ode_params,
         u0=cohort.u0,
         settings=dict(cohort.settings),
@@ -422,8 +618,9 @@ def load_cohort(path=None) -> Cohort:
             ``data/README.md``).
 
     Returns:
-        The :class:`Cohort` (true dynamics: the defaults of
-        :func:`simulate_cohort`).
+        The :class:`Cohort` (see :meth:`Cohort.from_frame`): true dynamics
+        from the file's ``true_*`` columns, or the defaults of
+        :func:`simulate_cohort` for a file without them; ``settings`` empty.
     """
     from . import data_path
 

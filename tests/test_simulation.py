@@ -120,7 +120,99 @@ def test_frame_round_trip_is_lossless(cohort, tmp_path):
 def test_shipped_csv_is_the_default_simulation(cohort):
     shipped = helpers.load_cohort()
     assert all(torch.equal(x, y) for x, y in zip(cohort.xs, shipped.xs))
+    assert all(torch.equal(x, y) for x, y in zip(cohort.ts, shipped.ts))
     assert torch.equal(cohort.baseline, shipped.baseline)
+    assert torch.equal(cohort.groups, shipped.groups)
+    assert shipped.ode_params == cohort.ode_params and shipped.u0 == cohort.u0
+    frame = pd.read_csv(helpers.data_path("cohort.csv"))
+    assert frame.shape == (720, 70)
+    # the file is exactly the call in data/README.md
+    text = cohort.to_frame().to_csv(
+        index=False, float_format="%.9g", lineterminator="\n"
+    )
+    assert helpers.data_path("cohort.csv").read_text() == text
+
+
+def test_true_dynamics_travel_through_a_csv_file(tmp_path):
+    params = ((-0.3, 0.1, -0.05, -0.1), (-0.25, 0.0, 0.125, 0.15))
+    start = (1.5, -0.75)
+    cohort = helpers.simulate_cohort(n=12, q=4, q_info=2, ode_params=params, u0=start)
+    frame = cohort.to_frame()
+    group_of_row = frame["group"].to_numpy()
+    for k, column in enumerate(["true_a11", "true_a12", "true_a21", "true_a22"]):
+        expected = np.where(group_of_row == 1, params[0][k], params[1][k])
+        assert np.array_equal(frame[column].to_numpy(), expected)
+    assert (frame["true_u1_0"] == 1.5).all() and (frame["true_u2_0"] == -0.75).all()
+    path = tmp_path / "cohort.csv"
+    frame.to_csv(path, index=False, float_format="%.9g")
+    back = helpers.load_cohort(path)  # the default ode_params/u0 are not used
+    assert back.ode_params == params and back.u0 == start
+    assert all(torch.equal(x, y) for x, y in zip(cohort.xs, back.xs))
+    assert all(torch.equal(x, y) for x, y in zip(cohort.ts, back.ts))
+    assert torch.equal(cohort.baseline, back.baseline)
+    assert torch.equal(cohort.groups, back.groups)
+    assert torch.allclose(
+        back.true_trajectory(2, [0.0, 3.0]), cohort.true_trajectory(2, [0.0, 3.0])
+    )
+    # a table without the true_* columns falls back to the arguments
+    plain = frame.drop(columns=[c for c in frame.columns if c.startswith("true_")])
+    assert (
+        helpers.Cohort.from_frame(plain).ode_params
+        == helpers.simulate_cohort(n=2).ode_params
+    )
+    assert helpers.Cohort.from_frame(plain, ode_params=params, u0=start).u0 == start
+    # a group with no rows takes its matrix from the argument
+    only_two = frame[frame["group"] == 2]
+    assert helpers.Cohort.from_frame(only_two).ode_params == (
+        (-0.2, 0.0, 0.0, -0.2),
+        params[1],
+    )
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (lambda f: f.to_numpy(), "frame must be a pandas DataFrame, got ndarray"),
+        (lambda f: f.to_dict(), "frame must be a pandas DataFrame, got dict"),
+        (lambda f: f.assign(group=f["group"].where(f.index != 3)), "'group'.*NaN"),
+        (lambda f: f.assign(b2=f["b2"].where(f.index != 1)), "'b2'.*NaN"),
+        (lambda f: f.assign(x1=f["x1"].where(f.index != 1)), "'x1'.*NaN"),
+        (
+            lambda f: f.assign(
+                group=np.where(f.index == 1, 3 - f["group"], f["group"])
+            ),
+            "'group' must be the same on all rows of an individual, .* id 0",
+        ),
+        (
+            lambda f: f.assign(b3=np.where(f.index == 1, f["b3"] + 1, f["b3"])),
+            "'b3' must be the same on all rows of an individual, .* id 0",
+        ),
+        (
+            lambda f: f.assign(visit=np.where(f.index == 1, 0, f["visit"])),
+            "distinct visit numbers .* visit 0 twice for id 0",
+        ),
+        (lambda f: f.assign(group=f["group"] * 1.5), "'group' must hold whole numbers"),
+        (lambda f: f.assign(group=f["group"] + 1), "'group' must be 1 or 2"),
+        (lambda f: f.assign(id=f["id"] + 0.5), "'id' must hold whole numbers"),
+        (lambda f: f.assign(x2="a"), "'x2' must hold numbers, got dtype"),
+        (lambda f: f.iloc[:0], "at least one row"),
+        (
+            lambda f: f.assign(true_a22=np.where(f.index == 0, 0.5, f["true_a22"])),
+            "true_a22.* must be the same on all rows of a group",
+        ),
+        (
+            lambda f: f.assign(true_u1_0=f.index * 1.0),
+            "true_u1_0.* must be the same on all rows",
+        ),
+        (lambda f: f.drop(columns="true_u2_0"), "all or none of the columns"),
+        (lambda f: f.assign(true_a12=np.inf), "ode_params must be two rows"),
+    ],
+)
+def test_from_frame_rejects_bad_tables(cohort, edit, message):
+    frame = cohort.subset(range(6)).to_frame()
+    assert frame.loc[1, "id"] == 0 and frame.loc[1, "visit"] == 1
+    with pytest.raises(ValueError, match=message):
+        helpers.Cohort.from_frame(edit(frame))
 
 
 def test_split_last_visit(cohort):
@@ -133,6 +225,30 @@ def test_split_last_visit(cohort):
         assert torch.equal(train_cohort.xs[i], cohort.xs[i][:-1])
     kept = [i for i in range(cohort.n) if i not in ids]
     assert kept and all(torch.equal(train_cohort.xs[i], cohort.xs[i]) for i in kept)
+
+
+def test_split_last_visit_copies_instead_of_sharing_memory():
+    cohort = helpers.simulate_cohort(n=10, q=4, q_info=2, seed=3)
+    original = [x.clone() for x in cohort.xs], [t.clone() for t in cohort.ts]
+    baseline, groups = cohort.baseline.clone(), cohort.groups.clone()
+    train_cohort, heldout = helpers.split_last_visit(cohort)
+    for x, t in zip(train_cohort.xs, train_cohort.ts):
+        x.add_(100.0)
+        t.add_(100.0)
+    train_cohort.baseline.add_(100.0)
+    train_cohort.groups.fill_(1)
+    heldout["values"].add_(100.0)
+    heldout["times"].add_(100.0)
+    assert all(torch.equal(x, y) for x, y in zip(cohort.xs, original[0]))
+    assert all(torch.equal(t, s) for t, s in zip(cohort.ts, original[1]))
+    assert torch.equal(cohort.baseline, baseline)
+    assert torch.equal(cohort.groups, groups)
+    # ... and the other way round
+    again, _ = helpers.split_last_visit(cohort)
+    cohort.xs[0].zero_()
+    cohort.baseline.zero_()
+    assert not torch.equal(again.xs[0], cohort.xs[0][: len(again.xs[0])])
+    assert not torch.equal(again.baseline, cohort.baseline)
 
 
 @pytest.mark.parametrize(
@@ -179,3 +295,105 @@ def test_cohort_rejects_nan_and_mismatched_shapes(cohort):
         )
     with pytest.raises(ValueError, match="columns"):
         helpers.Cohort.from_frame(pd.DataFrame({"id": [0]}))
+
+
+def test_cohort_copies_the_lists_and_converts_arrays(cohort):
+    xs, ts = list(cohort.xs[:3]), list(cohort.ts[:3])
+    xs[0] = xs[0].double()  # to be converted to float32
+    ids_before = [id(x) for x in xs]
+    small = helpers.Cohort(xs=xs, ts=ts, baseline=cohort.baseline[:3], groups=[1, 2, 2])
+    assert [id(x) for x in xs] == ids_before and xs[0].dtype == torch.float64
+    assert small.xs is not xs and small.xs[0].dtype == torch.float32
+    arrays = helpers.Cohort(
+        xs=[x.numpy() for x in cohort.xs[:3]],
+        ts=[t.numpy().astype(np.float64) for t in cohort.ts[:3]],
+        baseline=cohort.baseline[:3].numpy(),
+        groups=np.array([1.0, 2.0, 2.0]),
+    )
+    assert all(torch.equal(x, y) for x, y in zip(arrays.xs, cohort.xs[:3]))
+    assert all(torch.equal(t, s) for t, s in zip(arrays.ts, cohort.ts[:3]))
+    assert arrays.ts[0].dtype == torch.float32
+    assert torch.equal(arrays.groups, torch.tensor([1, 2, 2]))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"groups": 1.7}, r"groups must hold one whole number.*got 1\.7"),
+        ({"groups": [1.0, 2.5, 1.0]}, r"groups must hold .*2\.5"),
+        ({"groups": [1, 2]}, r"groups must hold .*shape \(3,\)"),
+        ({"groups": ["a", "b", "c"]}, "groups must hold"),
+        ({"ode_params": (1, 2, 3)}, "ode_params must be two rows"),
+        ({"ode_params": ((0, 0, 0, 0), (0, 0, 0))}, "ode_params must be two rows"),
+        ({"ode_params": ((0, 0, 0, 0), (0, 0, math.nan, 0))}, "ode_params must be"),
+        ({"ode_params": (("0", 0, 0, 0), (0, 0, 0, 0))}, "ode_params must be"),
+        ({"u0": (1.0,)}, "u0 must be two finite numbers"),
+        ({"u0": (1.0, math.inf)}, "u0 must be two finite numbers"),
+        ({"u0": 2.0}, "u0 must be two finite numbers"),
+        ({"xs": "abc"}, "xs must be a list"),
+        ({"xs": [["a"]] * 3}, r"xs\[0\] must be a tensor or array of real numbers"),
+        ({"baseline": np.zeros((2, 4))}, r"baseline must have shape \(3, any\)"),
+        ({"settings": 5}, "settings must be a dict"),
+    ],
+)
+def test_cohort_rejects_bad_arguments(cohort, change, message):
+    args = {
+        "xs": list(cohort.xs[:3]),
+        "ts": list(cohort.ts[:3]),
+        "baseline": cohort.baseline[:3],
+        "groups": cohort.groups[:3],
+    } | change
+    with pytest.raises(ValueError, match=message):
+        helpers.Cohort(**args)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda c: helpers.make_batch(c, [0, 1.5]), "ids must be integer indices"),
+        (lambda c: helpers.make_batch(c, [1.0]), "ids must be integer indices"),
+        (lambda c: helpers.make_batch(c, [[0, 1], [2, 3]]), r"more than 1-D"),
+        (lambda c: helpers.make_batch(c, [True]), "ids must be integer indices"),
+        (lambda c: helpers.make_batch(c, [0, 100]), r"0\.\.99"),
+        (lambda c: helpers.make_batch(c, []), r"ids must be"),
+        (lambda c: helpers.make_batch(c, "ab"), "ids must be integer indices"),
+        (lambda c: helpers.make_batch(c.xs, [0]), "cohort must be a Cohort, got list"),
+        (
+            lambda c: helpers.make_batch(c, [0], grid=torch.zeros(2, 101)),
+            r"grid must be a 1-D tensor.*shape \(2, 101\)",
+        ),
+        (
+            lambda c: helpers.make_batch(c, [0], grid=torch.tensor(0.0)),
+            "grid must be a 1-D tensor",
+        ),
+        (
+            lambda c: helpers.make_batch(c, [0], grid=torch.linspace(10, 0, 101)),
+            "strictly increasing",
+        ),
+        (
+            lambda c: helpers.make_batch(c, [0], grid=torch.linspace(1, 10, 91)),
+            "starting at 0",
+        ),
+        (
+            lambda c: helpers.make_batch(c, [0], grid=torch.tensor([0.0, 1.0])),
+            "grid must contain every visit time",
+        ),
+    ],
+)
+def test_make_batch_rejects_bad_arguments(cohort, call, message):
+    with pytest.raises(ValueError, match=message):
+        call(cohort)
+
+
+def test_make_batch_accepts_integer_ids_of_any_kind(cohort):
+    reference = helpers.make_batch(cohort, [3, 0, 5])
+    for ids in (np.array([3, 0, 5]), torch.tensor([3, 0, 5], dtype=torch.int32)):
+        batch = helpers.make_batch(cohort, ids)
+        assert torch.equal(batch.ids, reference.ids) and batch.ids.dtype == torch.int64
+        assert torch.equal(batch.x, reference.x)
+    assert torch.equal(helpers.make_batch(cohort, 4).x, cohort.xs[4])
+    grid = np.round(np.arange(101) * 0.1, 1)
+    on_grid = helpers.make_batch(cohort, [3, 0, 5], grid=grid)
+    assert torch.equal(on_grid.times, torch.tensor(grid, dtype=torch.float32))
+    visit_times = torch.cat([cohort.ts[i] for i in (3, 0, 5)])
+    assert torch.allclose(on_grid.times[on_grid.time_index], visit_times)
