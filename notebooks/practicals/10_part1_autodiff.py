@@ -139,8 +139,9 @@ print(pd.DataFrame(rows).to_string(
 # For $x^3$ the central difference is exactly $3x^2 + h^2$, so the error is
 # $h^2$ while $h$ is large (down to about $10^{-3}$). For smaller $h$ the
 # rounding error of the two function values, divided by $2h$, takes over, and
-# the error grows *again* as $h$ shrinks. Finite differences need a good choice of $h$ and one pair of function
-# evaluations per parameter; autodiff needs neither and is exact.
+# the error grows *again* as $h$ shrinks. Finite differences need a good
+# choice of $h$ and one pair of function evaluations per parameter; autodiff
+# needs neither and is exact.
 
 # %% [markdown]
 # ## 4. Fitting an explicit dynamic model
