@@ -12,7 +12,7 @@ start-up costs.
 
 Run from the repository root:
 
-    python tools/exercise_numbers.py    # about 90 seconds on two CPU cores
+    python tools/exercise_numbers.py    # about 5 minutes on a busy two-core CPU
 
 Training is chaotic: other versions of torch, or other machines, give
 slightly different numbers.
