@@ -28,6 +28,11 @@ except ImportError:  # pragma: no cover - a future torchdiffeq moved it
     )  # fmt: skip
 METHODS = (*sorted(_TORCHDIFFEQ_SOLVERS), "closed_form")
 """Allowed ``method`` of :class:`ODEVAE`: torchdiffeq's solvers and ``closed_form``."""
+ADAPTIVE_METHODS = ("dopri8", "dopri5", "bosh3", "fehlberg2", "adaptive_heun")
+# A fitted model needs a handful of adaptive steps per solve. Runaway weights
+# (a far too large learning rate) make the latent system stiff, and the solver
+# would then creep on for minutes while memory fills; stop it instead.
+MAX_SOLVER_STEPS = 1000
 
 
 def linear_dynamics(t, z, params):
@@ -460,10 +465,14 @@ class ODEVAE(VAE):
         return (propagators @ z0[:, None, :, None]).squeeze(-1)
 
     def _odeint(self, rhs, z0, times):
+        options = None
+        if self.method in ADAPTIVE_METHODS:
+            options = {"max_num_steps": MAX_SOLVER_STEPS}
         try:
             return odeint(
-                rhs, z0, times, rtol=self.rtol, atol=self.atol, method=self.method
-            )
+                rhs, z0, times, rtol=self.rtol, atol=self.atol, method=self.method,
+                options=options,
+            )  # fmt: skip
         except AssertionError as error:  # torchdiffeq's step-size underflow
             raise FloatingPointError(
                 f"the ODE solver failed ({error}): the latent dynamics produced NaN "

@@ -517,7 +517,7 @@ def simulate_cohort(
     }  # fmt: skip
     _check_simulation_args(**settings)
     ode_params, u0 = _check_ode_params(ode_params), _check_u0(u0)
-    rng = np.random.default_rng(check_int("seed", seed))
+    rng = np.random.default_rng(check_int("seed", seed, minimum=0))
     groups = np.full(n, 2, dtype=np.int64)
     groups[rng.permutation(n)[: n // 2]] = 1
     offsets = rng.normal(0.0, sigma_var, size=p)

@@ -27,7 +27,12 @@ from ._checks import check_float, check_int
 from .evaluation import align_latent, auc, evaluate
 from .models import ODEVAE
 from .plotting import plot_group
-from .simulation import Cohort, simulate_cohort, split_last_visit
+from .simulation import (
+    Cohort,
+    _check_simulation_args,
+    simulate_cohort,
+    split_last_visit,
+)
 from .training import train
 
 SIMULATION_SETTINGS = ("n", "maxntps", "sigma_ind", "baseline", "ode_params", "seed")
@@ -65,7 +70,7 @@ def default_settings() -> dict:
 
 
 def resolve_settings(settings: dict) -> dict:
-    """Fill in defaults and check the settings that no other helper checks.
+    """Fill in defaults and check every setting.
 
     Args:
         settings: some of the names of :func:`default_settings`.
@@ -74,8 +79,7 @@ def resolve_settings(settings: dict) -> dict:
         A complete settings dict.
 
     Raises:
-        ValueError: for an unknown name, or a bad ``baseline_noise``,
-            ``n_ode_params`` or ``model_seed``.
+        ValueError: for an unknown name or a bad value of any setting.
     """
     resolved = default_settings()
     unknown = sorted(set(settings) - set(resolved))
@@ -85,6 +89,15 @@ def resolve_settings(settings: dict) -> dict:
             f"{', '.join(resolved)}"
         )
     resolved.update(settings)
+    # the explorer builds its controls from these values: check them all now
+    checked = inspect.signature(_check_simulation_args).parameters
+    data = _defaults_of(simulate_cohort, checked)
+    data.update({name: resolved[name] for name in SIMULATION_SETTINGS if name in data})
+    _check_simulation_args(**data)
+    check_int("seed", resolved["seed"], minimum=0)
+    check_int("epochs", resolved["epochs"], minimum=1)
+    check_float("lr", resolved["lr"], minimum=0, strict=True)
+    check_int("batch_size", resolved["batch_size"], minimum=1)
     check_float("baseline_noise", resolved["baseline_noise"], minimum=0)
     if resolved["n_ode_params"] not in (2, 4):
         raise ValueError(

@@ -79,6 +79,14 @@ def test_nan_loss_stops_with_advice(small):
         helpers.train(model, small, epochs=2, progress=False)
 
 
+def test_runaway_learning_rate_stops_the_solver_with_advice(small):
+    """A huge lr makes the latent system stiff: the solver gives up after
+    helpers.models.MAX_SOLVER_STEPS steps instead of creeping on for minutes."""
+    model = ODEVAE(small.p, small.q)
+    with pytest.raises(FloatingPointError, match="lower the learning rate"):
+        helpers.train(model, small, epochs=5, lr=1e6, progress=False)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

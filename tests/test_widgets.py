@@ -248,3 +248,17 @@ def test_explorer_keeps_starting_values_outside_the_slider_ranges():
     assert panel.current_settings()["epochs"] == 1000
     with pytest.raises(ValueError, match="unknown setting"):
         hw.explorer(colour="red")
+
+
+@pytest.mark.parametrize(("settings", "words"), [
+    ({"n": "100"}, "n must be an integer"),
+    ({"lr": "a"}, "lr must be a number"),
+    ({"seed": None}, "seed must be an integer >= 0"),
+    ({"seed": -1}, "seed must be an integer >= 0"),
+    ({"batch_size": None}, "batch_size must be an integer"),
+    ({"ode_params": ((0, 0, 0), (0, 0, 0))}, "ode_params must be two rows"),
+])
+def test_explorer_checks_starting_values_before_building_controls(settings, words):
+    with pytest.raises(ValueError) as error:
+        hw.explorer(**settings)
+    assert words in str(error.value)
