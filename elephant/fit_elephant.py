@@ -53,6 +53,12 @@ from elephant import (
 MIN_POINTS = 8
 """Fewest observed points accepted: one per unknown real coefficient."""
 
+ANGLE_TOLERANCE = 1e-9
+"""Curve parameters closer than this (in radians, modulo 2 pi) count as one."""
+
+IDENTIFIABLE_RATIO = 1e-10
+"""Smallest accepted ratio of the loss's least to its largest curvature."""
+
 WIGGLE_SCALE = 0.4
 """Trunk-tip swing per unit of Re p5: 0.4 * 40 = 16 units up and down."""
 
@@ -146,6 +152,57 @@ def _check_data(t: torch.Tensor, points: torch.Tensor) -> None:
         )
     if not (bool(torch.isfinite(t).all()) and bool(torch.isfinite(points).all())):
         raise ValueError("t and points must not contain NaN or infinite values")
+    distinct = count_distinct_angles(t)
+    if distinct < MIN_POINTS:
+        raise ValueError(
+            f"t must hold at least {MIN_POINTS} distinct angles (modulo 2 pi, "
+            f"closer than {ANGLE_TOLERANCE:g} counts as equal) to fit 8 real "
+            f"coefficients; got {distinct} distinct among {t.shape[0]} values"
+        )
+
+
+def count_distinct_angles(t: torch.Tensor) -> int:
+    """Number of different outline positions among the curve parameters ``t``.
+
+    ``t`` and ``t + 2 pi`` are the same point of the outline, and values
+    closer than ``ANGLE_TOLERANCE`` (also across ``0 = 2 pi``) count as one.
+
+    Args:
+        t: finite curve parameters, shape ``(n,)`` with ``n >= 1``.
+
+    Returns:
+        The number of distinct angles, between 1 and ``n``.
+    """
+    angles = torch.sort(torch.remainder(t.detach().to(torch.float64), 2 * math.pi))
+    angles = angles.values
+    wrap = angles[:1] + 2 * math.pi - angles[-1:]
+    gaps = torch.cat([angles[1:] - angles[:-1], wrap])
+    return max(1, int((gaps > ANGLE_TOLERANCE).sum()))
+
+
+def loss_curvatures(t: torch.Tensor) -> torch.Tensor:
+    """Eigenvalues of the loss's Hessian in the eight real coefficients.
+
+    ``elephant_loss`` is a quadratic in the real and imaginary parts of
+    p1..p4, so its Hessian depends on ``t`` only. Plain gradient descent
+    with step ``lr`` converges exactly when ``lr < 2 / largest eigenvalue``;
+    a (near) zero eigenvalue means the points leave a combination of
+    coefficients undetermined.
+
+    Args:
+        t: curve parameters of the observations, shape ``(n,)``.
+
+    Returns:
+        The eight eigenvalues in ascending order, float64.
+    """
+    t = torch.as_tensor(t, dtype=torch.float64)
+    units = torch.eye(8, dtype=torch.float64)
+    columns = [
+        outline(torch.complex(unit[:4], unit[4:]), t).reshape(-1) for unit in units
+    ]
+    design = torch.stack(columns, dim=1)
+    hessian = 2 / t.shape[0] * design.T @ design
+    return torch.linalg.eigvalsh(hessian)
 
 
 def elephant_loss(
@@ -185,28 +242,53 @@ def fit_parameters(
         seed: seed of the random start (see ``random_params``).
         steps: number of gradient steps.
         lr: step size. The loss's curvature is about 1 in every direction
-            when the ``t`` are spread over the outline, so 0.5 is safe;
-            above about 1.5 the iteration can diverge.
+            when the ``t`` are spread over the outline, so 0.5 is safe.
+            Gradient descent diverges when ``lr`` reaches 2 divided by the
+            largest curvature (see ``loss_curvatures``; about 1.6 for 60
+            spread points), so such an ``lr`` is refused before any step.
         init_scale: spread of the random start.
 
     Returns:
         A ``FitResult`` with the start, the fit and the loss history.
 
     Raises:
-        ValueError: on malformed data or settings, or when the loss stops
-            being finite (step size too large).
+        ValueError: on malformed data or settings: fewer than ``MIN_POINTS``
+            distinct angles in ``t``, angles that leave a combination of the
+            coefficients undetermined, an ``lr`` too large for the data (the
+            message says "lower lr"), or a loss that is not finite or ends
+            no lower than it started.
     """
     t = torch.as_tensor(t, dtype=torch.float64)
     points = torch.as_tensor(points, dtype=torch.float64)
     _check_data(t, points)
     _check_positive_int("steps", steps)
     _check_positive_float("lr", lr)
+    curvatures = loss_curvatures(t)
+    if curvatures[0] <= IDENTIFIABLE_RATIO * curvatures[-1]:
+        raise ValueError(
+            "t: these angles do not determine all 8 real coefficients (the loss "
+            f"is flat in some direction: curvatures {curvatures[0]:.3g} to "
+            f"{curvatures[-1]:.3g}); sample points spread over the outline"
+        )
+    lr_limit = 2 / float(curvatures[-1])
+    if lr >= lr_limit:
+        raise ValueError(
+            f"lr must be below 2 / {float(curvatures[-1]):.4g} = {lr_limit:.4g} "
+            f"for these points, or gradient descent diverges; got {lr!r}: "
+            "lower lr"
+        )
     initial = random_params(seed, init_scale)
     params = initial.clone().requires_grad_(True)
     losses = []
     for _ in range(steps + 1):
         loss = elephant_loss(params, t, points)
         losses.append(loss.item())
+        if len(losses) == 1 and not math.isfinite(losses[0]):
+            raise ValueError(
+                f"the loss at the start is {losses[0]}: points (largest absolute "
+                f"value {float(points.abs().max()):.3g}) or init_scale "
+                f"({init_scale!r}) are too large to square in float64"
+            )
         if not math.isfinite(losses[-1]):
             raise ValueError(
                 f"the loss became {losses[-1]} after {len(losses) - 1} steps; "
@@ -217,6 +299,12 @@ def fit_parameters(
         (grad,) = torch.autograd.grad(loss, params)
         with torch.no_grad():
             params -= lr * grad
+    if not losses[-1] < losses[0]:
+        advice = "lower lr" if losses[-1] > losses[0] else "raise lr or steps"
+        raise ValueError(
+            f"the loss went from {losses[0]:.6g} to {losses[-1]:.6g} in {steps} "
+            f"steps instead of falling; {advice} (lr is now {lr})"
+        )
     return FitResult(initial=initial, fitted=params.detach(), losses=losses)
 
 

@@ -151,6 +151,98 @@ def test_bad_fit_input_raises_value_error():
         fit_elephant.fit_parameters(t, points, lr=50.0, steps=500)
 
 
+def test_distinct_angles_count_wraps_around_the_circle():
+    t = torch.tensor(
+        [0.0, 2 * math.pi, 1.0, 1.0 + 2 * math.pi, -1.0, 3.0, 3.0 + 1e-12],
+        dtype=torch.float64,
+    )
+    # {0 = 2 pi}, {1 = 1 + 2 pi}, {-1 = 2 pi - 1}, {3 = 3 + 1e-12}
+    assert fit_elephant.count_distinct_angles(t) == 4
+    assert fit_elephant.count_distinct_angles(torch.full((5,), 2.0)) == 1
+
+
+def test_repeated_angles_are_refused_even_with_enough_points():
+    t, _ = fit_elephant.sample_outline(n_points=20, noise_sd=0.0, seed=0)
+    # 20 observations, but only 5 different places on the outline
+    repeated = t[:5].repeat(4)
+    # the same five angles again, some of them a whole turn or more further on
+    shifted = repeated + 2 * math.pi * (torch.arange(20, dtype=torch.float64) // 5)
+    for t_bad in (repeated, shifted):
+        outline_points = elephant.outline(elephant.PUBLISHED_PARAMS, t_bad)
+        with pytest.raises(ValueError, match="got 5 distinct among 20") as error:
+            fit_elephant.fit_parameters(t_bad, outline_points)
+        assert "at least 8 distinct angles" in str(error.value)
+
+
+@pytest.mark.parametrize(
+    "t",
+    [
+        # cos 5t vanishes at all ten points: Re p4 leaves no trace
+        math.pi / 10 + math.pi / 5 * torch.arange(10, dtype=torch.float64),
+        # on eight equally spaced points cos 5t and cos 3t coincide
+        2 * math.pi / 8 * torch.arange(8, dtype=torch.float64),
+    ],
+)
+def test_distinct_angles_that_leave_a_coefficient_undetermined_are_refused(t):
+    assert fit_elephant.count_distinct_angles(t) == t.shape[0]
+    assert fit_elephant.loss_curvatures(t)[0] < 1e-12
+    points = elephant.outline(elephant.PUBLISHED_PARAMS, t)
+    with pytest.raises(ValueError, match="do not determine all 8"):
+        fit_elephant.fit_parameters(t, points)
+
+
+def test_curvatures_match_the_hessian_from_autograd():
+    t, points = fit_elephant.sample_outline(n_points=15, seed=2)
+
+    def loss_of_reals(reals):
+        params = torch.complex(reals[:4], reals[4:])
+        return fit_elephant.elephant_loss(params, t, points)
+
+    hessian = torch.autograd.functional.hessian(
+        loss_of_reals, torch.zeros(8, dtype=torch.float64)
+    )
+    torch.testing.assert_close(
+        fit_elephant.loss_curvatures(t), torch.linalg.eigvalsh(hessian)
+    )
+
+
+def test_too_large_a_learning_rate_is_refused_before_any_step():
+    t, points = fit_elephant.sample_outline()  # the defaults of the script
+    limit = 2 / fit_elephant.loss_curvatures(t)[-1].item()
+    assert 1.5 < limit < 1.9
+    with pytest.raises(ValueError, match="lower lr") as error:
+        fit_elephant.fit_parameters(t, points, lr=1.9)
+    assert "got 1.9" in str(error.value)
+    assert f"{limit:.4g}" in str(error.value)
+    # just below the limit the fit still converges, slowly
+    result = fit_elephant.fit_parameters(t, points, lr=0.99 * limit, steps=2000)
+    assert fit_elephant.max_parameter_error(result.fitted) < 1.0
+
+
+def test_a_growing_loss_is_an_error_not_a_result(monkeypatch):
+    t, points = fit_elephant.sample_outline()
+    true_curvatures = fit_elephant.loss_curvatures(t)
+    # pretend the loss were flatter, so that lr = 1.9 passes the first check
+    monkeypatch.setattr(
+        fit_elephant, "loss_curvatures", lambda t: true_curvatures / 2
+    )
+    with pytest.raises(ValueError, match="instead of falling; lower lr"):
+        fit_elephant.fit_parameters(t, points, lr=1.9, steps=50)
+
+
+def test_a_step_too_small_to_move_is_an_error():
+    t, points = fit_elephant.sample_outline()
+    with pytest.raises(ValueError, match="raise lr or steps"):
+        fit_elephant.fit_parameters(t, points, lr=1e-30, steps=1)
+
+
+def test_points_too_large_to_square_are_an_error():
+    t, _ = fit_elephant.sample_outline(n_points=10)
+    huge = torch.full((10, 2), 1e200, dtype=torch.float64)
+    with pytest.raises(ValueError, match="too large to square"):
+        fit_elephant.fit_parameters(t, huge)
+
+
 def test_pictures_are_written(tmp_path):
     picture = elephant.save_elephant_picture(tmp_path)
     assert picture.stat().st_size > 5_000
