@@ -37,8 +37,21 @@ from helpers._checks import check_float, check_int, check_tensor
 COLUMNS = ("hospital", "day", "cases", "reported", "incidence")
 """Columns of a hospital data set, one row per hospital and day."""
 
-MODELS = ("zero", "mean", "modified mean", "LOCF + regression", "increment model")
-"""The models compared on the held-out last day, in the original's order."""
+AS_ORIGINAL = "increment model (from published value, as the original)"
+"""The increment model predicting as the original evaluation did (see
+:func:`last_day_predictions`)."""
+
+MODELS = (
+    "zero",
+    "mean",
+    "modified mean",
+    "LOCF + regression",
+    "increment model",
+    AS_ORIGINAL,
+)
+"""The models compared on the held-out last day: the original's five in its
+order, with ``"increment model"`` predicting from its bridged value, then the
+increment model predicting from the published value, as the original did."""
 
 PUBLISHED_PAIRING = "LOCF + regression, published pairing"
 """Optional extra model of :func:`last_day_predictions` (see there)."""
@@ -48,10 +61,12 @@ PUBLISHED_LAST_DAY_SSE = {
     "mean": 89.24,
     "modified mean": 84.34,
     "LOCF + regression": 181.07,
-    "increment model": 74.75,
+    AS_ORIGINAL: 74.75,
 }
 """Sum of squared errors on the last day, real registry data (1281 hospitals,
-70 days), as published by Hackenberg et al. (2022)."""
+70 days), as published by Hackenberg et al. (2022). The original evaluation
+predicted the increment model from the published value, so its result belongs
+to :data:`AS_ORIGINAL`; there is none for the bridged start."""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,7 +100,13 @@ class SimulationSettings:
         sporadic_missing: chance that a "sporadic" hospital misses a day.
         late_missing: the same after the first report of a late starter.
         max_gaps: a "gaps" hospital has 1 to ``max_gaps`` long gaps.
-        longest_gap: gaps last 3 days up to this fraction of ``n_days``.
+        longest_gap: gaps last 3 to ``max(3, int(longest_gap * n_days))``
+            days (3 to 7 for the default and 70 days).
+
+    Every field is checked when the settings are made: ``ValueError`` naming
+    the field if it is out of range (probabilities outside [0, 1],
+    ``pattern_probs`` not four non-negative numbers summing to 1, a range
+    ``(low, high)`` with ``low > high``, counts below 1).
     """
 
     b1_mean: float = 0.25
@@ -103,9 +124,81 @@ class SimulationSettings:
     max_gaps: int = 3
     longest_gap: float = 0.1
 
+    def __post_init__(self):
+        for name in ("b1_mean", "b3_mean", "size_sd"):
+            check_float(name, getattr(self, name), minimum=0.0)
+        check_int("hospitals_per_county", self.hospitals_per_county, minimum=1)
+        check_int("max_gaps", self.max_gaps, minimum=1)
+        for name in ("sporadic_missing", "late_missing", "longest_gap"):
+            _check_fraction(name, getattr(self, name))
+        ranges = {  # name: (bound on low, low must exceed it, bound on high)
+            "discharge_range": (0.0, True, 1.0),  # a probability, never 0
+            "incidence_start": (0.0, False, None),
+            "incidence_peak": (0.0, False, None),
+            "wave_peak": (None, False, None),
+            "wave_width": (0.0, True, None),  # a standard deviation
+        }
+        for name, bounds in ranges.items():
+            pair = _check_range(name, getattr(self, name), *bounds)
+            object.__setattr__(self, name, pair)  # frozen: store the checked tuple
+        object.__setattr__(self, "pattern_probs", _check_probs(self.pattern_probs))
+
 
 PATTERNS = ("complete", "sporadic", "gaps", "late start")
 """Reporting patterns of simulated hospitals (see :class:`SimulationSettings`)."""
+
+
+def _check_fraction(name: str, value) -> float:
+    """``value`` as a float in [0, 1], or ``ValueError`` naming ``name``."""
+    number = check_float(name, value, minimum=0.0)
+    if number > 1:
+        raise ValueError(f"{name} must be a number in [0, 1], got {value!r}")
+    return number
+
+
+def _numbers(value) -> list | None:
+    """A list or tuple (or 1-d array) as a list; ``None`` for anything else."""
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        return value.tolist()
+    return list(value) if isinstance(value, (list, tuple)) else None
+
+
+def _check_range(name: str, value, minimum, strict, maximum) -> tuple[float, float]:
+    """``value`` as a pair ``(low, high)`` of floats with ``low <= high``.
+
+    ``minimum`` (if not ``None``) bounds ``low`` from below, strictly if
+    ``strict``; ``maximum`` (if not ``None``) bounds ``high`` from above.
+    """
+    pair = _numbers(value)
+    if pair is None or len(pair) != 2:
+        raise ValueError(f"{name} must be a pair (low, high), got {value!r}")
+    low = check_float(f"{name}[0]", pair[0], minimum=minimum, strict=strict)
+    high = check_float(f"{name}[1]", pair[1])
+    if low > high:
+        raise ValueError(
+            f"{name} must be a pair (low, high) with low <= high, got {value!r}"
+        )
+    if maximum is not None and high > maximum:
+        raise ValueError(f"{name} must have high <= {maximum}, got {value!r}")
+    return low, high
+
+
+def _check_probs(value) -> tuple[float, ...]:
+    """``pattern_probs``: one probability per pattern, summing to 1."""
+    probs = _numbers(value)
+    if probs is None or len(probs) != len(PATTERNS):
+        raise ValueError(
+            f"pattern_probs must be {len(PATTERNS)} probabilities, one for each of "
+            f"{PATTERNS}, got {value!r}"
+        )
+    probs = tuple(
+        check_float(f"pattern_probs[{k}]", p, minimum=0.0) for k, p in enumerate(probs)
+    )
+    if abs(sum(probs) - 1) > 1e-8:
+        raise ValueError(
+            f"pattern_probs must sum to 1, got {value!r} (sum {sum(probs):.6g})"
+        )
+    return probs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -183,7 +276,10 @@ def simulate_hospitals(
        increment is ``b1 + b2 * y(t) + b3 * z(t)``.
     4. Reporting pattern: "complete" (every day), "sporadic" (each day
        missed with probability ``sporadic_missing``), "gaps" (1 to
-       ``max_gaps`` gaps of 3 to ``n_days // 5`` days) or "late start"
+       ``max_gaps`` gaps, each starting on a random day after day 0 and
+       lasting 3 to ``max(3, int(longest_gap * n_days))`` days, i.e. 3 to 7
+       days with the defaults and 70 days; gaps may overlap or be cut short
+       by the last day) or "late start"
        (first report between day ``n_days // 10`` and ``n_days // 2``, then
        days missed with probability ``late_missing``).
     5. Publication as in the registry: an unreported day repeats the last
@@ -416,9 +512,12 @@ def increment_loss(y, z, reported, beta: torch.Tensor) -> torch.Tensor:
     value ``y~``. If day ``t`` was reported, the squared difference between
     the reported and the predicted increment is added and ``y~`` is reset to
     the report; if not, the prediction is carried forward as the new ``y~``.
-    The sum is divided by the number of compared days (every reported day
-    after the first, as in the original code); with a single reported day
-    nothing is compared and the loss is 0 with zero gradient.
+    The sum is divided by the number of compared days: every reported day
+    after the first, as in the original code (``loss.jl``). The workshop's
+    description says "the number of reported days", but the first report has
+    nothing before it to compare with, so it adds no error and is not
+    counted. With a single reported day nothing is compared and the loss is
+    0 with zero gradient.
 
     Written as a readable loop on purpose: autograd differentiates the
     program as it runs. See :func:`increment_loss_batched` for the fast
@@ -456,8 +555,8 @@ def increment_loss(y, z, reported, beta: torch.Tensor) -> torch.Tensor:
 
 def _check_series(y, z, reported, beta):
     """Validate one hospital's inputs; return lists of floats/bools and beta."""
-    y = check_tensor("y", y, (None,))
-    z = check_tensor("z", z, (None,))
+    y = _check_numbers("y", y, (None,))
+    z = _check_numbers("z", z, (None,))
     reported = _check_reported(reported, (None,))
     if not (len(y) == len(z) == len(reported)):
         raise ValueError(
@@ -470,9 +569,44 @@ def _check_series(y, z, reported, beta):
     return y.tolist(), z.tolist(), reported.tolist(), beta
 
 
+def _short(value) -> str:
+    """``repr(value)``, cut to at most 60 characters for error messages."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _as_tensor(name: str, value, allowed: str) -> torch.Tensor:
+    """``torch.as_tensor(value)`` if it holds real numbers or booleans.
+
+    Anything torch cannot turn into such a tensor (strings, ``None``, ragged
+    lists, complex numbers) raises ``ValueError`` naming ``name`` instead of
+    a torch or numpy error.
+    """
+    try:
+        array = value
+        if not torch.is_tensor(value):
+            array = np.asarray(value)
+            if array.dtype.kind not in "biuf":
+                raise TypeError(f"dtype {array.dtype}")
+        tensor = torch.as_tensor(array)
+    except (TypeError, ValueError, RuntimeError) as error:
+        raise ValueError(f"{name} must be {allowed}, got {_short(value)}") from error
+    if tensor.is_complex():
+        raise ValueError(f"{name} must be {allowed}, got {_short(value)}")
+    return tensor
+
+
+def _check_numbers(name: str, value, shape) -> torch.Tensor:
+    """:func:`check_tensor` after making sure ``value`` holds numbers."""
+    tensor = _as_tensor(name, value, "a tensor, array or list of numbers")
+    return check_tensor(name, tensor, shape)
+
+
 def _check_reported(reported, shape) -> torch.Tensor:
     """Return ``reported`` as a bool tensor; only True/False or 0/1 allowed."""
-    flags = torch.as_tensor(reported)
+    flags = _as_tensor(
+        "reported", reported, "a tensor, array or list of booleans or 0/1"
+    )
     if flags.dtype != torch.bool:
         if flags.is_floating_point() and not torch.isfinite(flags).all():
             raise ValueError("reported contains NaN or infinite values")
@@ -493,7 +627,13 @@ def _check_reported(reported, shape) -> torch.Tensor:
 def _check_beta(beta, shape) -> torch.Tensor:
     """``beta`` as a floating tensor of ``shape`` (NaN allowed: fits diverge)."""
     if not torch.is_tensor(beta):
-        beta = torch.as_tensor(np.asarray(beta, dtype=np.float64))
+        beta = _as_tensor(
+            "beta", beta, f"a tensor, array or list of numbers, shape {shape}"
+        )
+    if beta.dtype == torch.bool or beta.is_complex():
+        raise ValueError(
+            f"beta must be real numbers (b1, b2, b3), got dtype {beta.dtype}"
+        )
     if not beta.is_floating_point():
         beta = beta.double()
     if tuple(beta.shape) != shape:
@@ -553,8 +693,8 @@ def bridged_values(y, z, reported, beta: torch.Tensor):
 
 def _check_batch(y, z, reported, beta):
     """Validate inputs for many hospitals; return tensors of beta's dtype."""
-    y = check_tensor("y", y, (None, None))
-    z = check_tensor("z", z, (None, None))
+    y = _check_numbers("y", y, (None, None))
+    z = _check_numbers("z", z, (None, None))
     reported = _check_reported(reported, (None, None))
     if not (y.shape == z.shape == reported.shape):
         raise ValueError(
@@ -825,8 +965,15 @@ def last_day_predictions(
     LOCF + regression (least squares of ``y(t+1) - y(t)`` on ``1, y(t),
     z(t)``, the same model as the increment model but on the filled series).
     The increment model is fitted with :func:`fit_increment_model` and
-    predicts from its bridged value of day ``n_days-2``; where
-    :func:`needs_fallback` says so, it uses the mean model's prediction.
+    predicts the increment ``b1 + b2 * y~ + b3 * z`` of day ``n_days-2`` in
+    two ways: ``"increment model"`` starts from its bridged value ``y~``
+    (the report if day ``n_days-2`` was reported, else the model's bridge
+    across the gap) and adds the gap's bridged change, so it predicts
+    ``y~ + increment - y[n_days-2]``; :data:`AS_ORIGINAL`, as the original
+    evaluation did, uses the published (carried-forward) ``y[n_days-2]`` in
+    place of ``y~``. The two agree wherever day ``n_days-2`` was reported.
+    Where :func:`needs_fallback` says so, both use the mean model's
+    prediction.
 
     Args:
         data: a hospital data set (see :func:`to_arrays`), at least 4 days.
@@ -842,9 +989,11 @@ def last_day_predictions(
         One row per scored hospital: ``hospital``, ``observed`` (the held-out
         increment), one column of predicted increments per name in
         :data:`MODELS` (and :data:`PUBLISHED_PAIRING` if asked), ``fallback``
-        (bool: the increment model used the mean model), ``gap_before_last``
-        (bool: day ``n_days-2`` was not reported) and the fitted ``b1``,
-        ``b2``, ``b3``.
+        (bool: both increment-model columns used the mean model),
+        ``gap_before_last`` (bool: day ``n_days-2`` was not reported),
+        ``days_missing_before_last`` (int: how many days up to ``n_days-2``
+        went unreported since the last report, 0 if day ``n_days-2`` was
+        reported) and the fitted ``b1``, ``b2``, ``b3``.
     """
     arrays = to_arrays(data)
     y, z, reported = arrays.y, arrays.z, arrays.reported
@@ -858,8 +1007,10 @@ def last_day_predictions(
     beta = fit_increment_model(train_y, train_z, train_r, steps=steps, lr=lr)
     fallback = needs_fallback(beta)
     y_tilde, _ = bridged_values(train_y, train_z, train_r, beta.nan_to_num())
-    last = y_tilde[:, -1]
-    model_next = last + beta[:, 0] + beta[:, 1] * last + beta[:, 2] * train_z[:, -1]
+    bridged, published = y_tilde[:, -1], train_y[:, -1]
+    # (bridged - published) is exactly 0 where day n_days-2 was reported
+    from_bridged = _increment(beta, bridged, train_z[:, -1]) + (bridged - published)
+    from_published = _increment(beta, published, train_z[:, -1])
     columns = {
         "hospital": arrays.hospitals[scored.numpy()],
         "observed": (y[:, -1] - y[:, -2]).numpy(),
@@ -867,9 +1018,8 @@ def last_day_predictions(
         "mean": mean.numpy(),
         "modified mean": torch.where(increments[:, -1] == 0, 0.0, mean).numpy(),
         "LOCF + regression": _locf_regression(train_y, train_z, shift=0).numpy(),
-        "increment model": torch.where(
-            fallback, mean, model_next - train_y[:, -1]
-        ).numpy(),
+        "increment model": torch.where(fallback, mean, from_bridged).numpy(),
+        AS_ORIGINAL: torch.where(fallback, mean, from_published).numpy(),
     }
     if published_pairing:
         columns[PUBLISHED_PAIRING] = _locf_regression(train_y, train_z, shift=1)
@@ -877,12 +1027,22 @@ def last_day_predictions(
         {
             "fallback": fallback.numpy(),
             "gap_before_last": (~train_r[:, -1]).numpy(),
+            # trailing unreported days = position of the last report from the end
+            "days_missing_before_last": train_r.flip(dims=[1])
+            .to(torch.int64)
+            .argmax(dim=1)
+            .numpy(),
             "b1": beta[:, 0].numpy(),
             "b2": beta[:, 1].numpy(),
             "b3": beta[:, 2].numpy(),
         }
     )
     return pd.DataFrame(columns)
+
+
+def _increment(beta, y, z) -> torch.Tensor:
+    """The model's increment ``b1 + b2 * y + b3 * z`` per hospital."""
+    return beta[:, 0] + beta[:, 1] * y + beta[:, 2] * z
 
 
 def _locf_regression(y, z, shift: int) -> torch.Tensor:

@@ -209,11 +209,37 @@ def test_last_day_predictions_use_the_mean_model_where_the_fit_is_distrusted(
     assert predictions["fallback"].tolist() == [False, True, True]
     fell_back = predictions.iloc[1:]
     np.testing.assert_allclose(fell_back["increment model"], fell_back["mean"])
+    np.testing.assert_allclose(fell_back[icu.AS_ORIGINAL], fell_back["mean"])
     kept = predictions.iloc[0]
     arrays = icu.to_arrays(data)
     y, z = arrays.y[0], arrays.z[0]
     expected = 0.1 - 0.1 * y[-2] + 0.01 * z[-2]
     assert kept["increment model"] == pytest.approx(expected.item())
+    # every day reported: both starting values are the report
+    assert kept[icu.AS_ORIGINAL] == pytest.approx(expected.item())
+
+
+def test_last_day_predictions_start_from_the_bridged_or_the_published_value(
+    monkeypatch,
+):
+    data = icu.simulate_hospitals(n_hospitals=1, n_days=12, seed=1)
+    data["reported"] = data["day"] != 10  # the day before the last is missing
+    data.loc[10, "cases"] = data.loc[9, "cases"]  # published: carried forward
+    b1, b2, b3 = 0.5, -0.1, 0.02
+    beta = torch.tensor([[b1, b2, b3]], dtype=torch.float64)
+    monkeypatch.setattr(icu, "fit_increment_model", lambda *a, **k: beta.clone())
+    row = icu.last_day_predictions(data).iloc[0]
+    y = data["cases"].to_numpy(dtype=float)
+    z = data["incidence"].to_numpy()
+    assert row["gap_before_last"] and row["observed"] == y[11] - y[10]
+    assert row["days_missing_before_last"] == 1
+    # bridged: day 10 is y[9] plus the predicted increment, then one more step
+    bridged = y[9] + b1 + b2 * y[9] + b3 * z[9]
+    from_bridged = bridged + b1 + b2 * bridged + b3 * z[10] - y[10]
+    assert row["increment model"] == pytest.approx(from_bridged)
+    # as the original: the increment predicted from the published y[10]
+    assert row[icu.AS_ORIGINAL] == pytest.approx(b1 + b2 * y[10] + b3 * z[10])
+    assert row["increment model"] != pytest.approx(row[icu.AS_ORIGINAL])
 
 
 # ------------------------------------------------------------- bad input
@@ -238,6 +264,41 @@ def test_loss_rejects_bad_series(arguments, message):
 def test_loss_rejects_a_beta_of_the_wrong_shape():
     with pytest.raises(ValueError, match=r"beta must have shape \(3,\)"):
         icu.increment_loss([1, 2], [1, 2], [1, 1], beta_of(0, 0))
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("abc", [1, 2, 3], [1, 1, 1], beta_of(0, 0, 0)),
+         r"y must be a tensor, array or list of numbers, got 'abc'"),
+        (([1, 2, 3], None, [1, 1, 1], beta_of(0, 0, 0)),
+         r"z must be a tensor, array or list of numbers, got None"),
+        (([1, 2, 3], [[1], [2, 3]], [1, 1, 1], beta_of(0, 0, 0)),
+         r"z must be a tensor, array or list of numbers"),
+        (([1, 2, 3], [1, 2, 3], ["a", "b", "c"], beta_of(0, 0, 0)),
+         (r"reported must be a tensor, array or list of booleans or 0/1, "
+          r"got \['a', 'b', 'c'\]")),
+        (([1, 2, 3], [1, 2, 3], [1, 1, 1], "abc"),
+         (r"beta must be a tensor, array or list of numbers, shape \(3,\), "
+          r"got 'abc'")),
+        (([1, 2, 3], [1, 2, 3], [1, 1, 1], [True, False, True]),
+         r"beta must be real numbers"),
+    ],
+)
+def test_loss_rejects_values_that_are_not_numbers(arguments, message):
+    with pytest.raises(ValueError, match=message):
+        icu.increment_loss(*arguments)
+
+
+def test_batched_functions_reject_values_that_are_not_numbers():
+    y = torch.ones(2, 5)
+    reported = torch.ones(2, 5, dtype=torch.bool)
+    with pytest.raises(ValueError, match="y must be a tensor, array or list"):
+        icu.increment_loss_batched([["a"] * 5] * 2, y, reported, torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="reported must be a tensor, array or"):
+        icu.fit_increment_model(y, y, [["x"] * 5] * 2)
+    with pytest.raises(ValueError, match="beta must be a tensor, array or list"):
+        icu.bridged_values(y, y, reported, "abc")
 
 
 def test_batched_functions_reject_bad_input():
@@ -270,6 +331,75 @@ def test_batched_functions_reject_bad_input():
 def test_simulator_rejects_bad_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
         icu.simulate_hospitals(**kwargs)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("hospitals_per_county", 0, r"hospitals_per_county must be an integer >= 1"),
+        ("hospitals_per_county", 1.5, r"hospitals_per_county must be an integer"),
+        ("max_gaps", 0, r"max_gaps must be an integer >= 1, got 0"),
+        ("b1_mean", -0.1, r"b1_mean must be a finite number >= 0.0"),
+        ("b3_mean", "0.1", r"b3_mean must be a number, got '0.1'"),
+        ("size_sd", math.nan, r"size_sd must be a finite number"),
+        ("sporadic_missing", 2.0, r"sporadic_missing must be a number in \[0, 1\]"),
+        ("late_missing", -0.1, r"late_missing must be a finite number >= 0.0"),
+        ("longest_gap", 1.5, r"longest_gap must be a number in \[0, 1\]"),
+        ("pattern_probs", (0.5, 0.5, 0.5, 0.5), r"pattern_probs must sum to 1"),
+        ("pattern_probs", (1.2, -0.2, 0, 0), r"pattern_probs\[1\] must be a finite"),
+        ("pattern_probs", (0.5, 0.5), r"pattern_probs must be 4 probabilities"),
+        ("pattern_probs", 1.0, r"pattern_probs must be 4 probabilities"),
+        ("discharge_range", (0.15, 0.05), r"discharge_range .* with low <= high"),
+        ("discharge_range", (0.0, 0.1), r"discharge_range\[0\] must be .* > 0.0"),
+        ("discharge_range", (0.5, 1.5), r"discharge_range must have high <= 1.0"),
+        ("incidence_start", (5.0, 1.0), r"incidence_start must be a pair"),
+        ("incidence_peak", (-1.0, 10.0), r"incidence_peak\[0\] must be a finite"),
+        ("wave_peak", (0.5,), r"wave_peak must be a pair \(low, high\)"),
+        ("wave_peak", "ab", r"wave_peak must be a pair \(low, high\), got 'ab'"),
+        ("wave_width", (0.0, 5.0), r"wave_width\[0\] must be a finite number > 0"),
+    ],
+)
+def test_simulation_settings_reject_bad_fields(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        icu.SimulationSettings(**{field: value})
+
+
+def test_simulation_settings_accept_and_normalise_good_fields():
+    settings = icu.SimulationSettings(
+        pattern_probs=np.array([0.25, 0.25, 0.25, 0.25]),
+        discharge_range=[0.1, 0.1],
+        wave_peak=(1, 2),  # a wave still rising at the end is allowed
+        sporadic_missing=1.0,
+        longest_gap=0.3,
+    )
+    assert settings.pattern_probs == (0.25, 0.25, 0.25, 0.25)
+    assert settings.discharge_range == (0.1, 0.1)
+    assert settings.wave_peak == (1.0, 2.0)
+    hash(settings)  # still frozen and hashable
+    _, truth = icu.simulate_hospitals(
+        n_hospitals=40, n_days=30, seed=0, settings=settings, return_truth=True
+    )
+    assert (truth.coefficients["b2"] == -0.1).all()
+    # every sporadic hospital misses every day but the one it must report
+    sporadic = truth.coefficients.query("pattern == 'sporadic'")
+    assert (sporadic["n_missing"] == 29).all()
+
+
+def test_gaps_last_three_days_to_longest_gap_times_n_days():
+    # the documented gap lengths: 3 to max(3, int(longest_gap * n_days)) days,
+    # 3 to 7 with the defaults and 70 days; one gap per hospital to see them
+    settings = icu.SimulationSettings(pattern_probs=(0, 0, 1, 0), max_gaps=1)
+    data = icu.simulate_hospitals(
+        n_hospitals=400, n_days=70, seed=1, settings=settings
+    )
+    reported = icu.to_arrays(data).reported.numpy()
+    lengths = []
+    for row in reported:
+        missed = np.flatnonzero(~row)
+        if missed.size and missed[-1] < 69:  # not cut short by the last day
+            assert np.all(np.diff(missed) == 1)  # one gap
+            lengths.append(missed.size)
+    assert min(lengths) == 3 and max(lengths) == 7
 
 
 def test_to_arrays_rejects_malformed_data():
@@ -405,7 +535,51 @@ def test_compare_models_table_structure(shipped_predictions):
     assert (table["max"] >= table["mean"]).all()
     observed = shipped_predictions["observed"]
     assert table.loc["zero", "sse"] == pytest.approx((observed**2).sum())
-    assert set(icu.PUBLISHED_LAST_DAY_SSE) == set(icu.MODELS)
+    # the registry's increment-model result was predicted as the original did
+    assert set(icu.PUBLISHED_LAST_DAY_SSE) == set(icu.MODELS) - {"increment model"}
+    assert icu.PUBLISHED_LAST_DAY_SSE[icu.AS_ORIGINAL] == 74.75
+
+
+def test_increment_model_variants_differ_only_after_a_missing_day(
+    shipped_predictions,
+):
+    both = shipped_predictions[["increment model", icu.AS_ORIGINAL]]
+    gap = shipped_predictions["gap_before_last"]
+    assert 0 < gap.sum() < len(gap)
+    np.testing.assert_array_equal(both[~gap].iloc[:, 0], both[~gap].iloc[:, 1])
+    assert (both[gap].iloc[:, 0] != both[gap].iloc[:, 1]).all()
+    missing = shipped_predictions["days_missing_before_last"]
+    assert ((missing > 0) == gap).all()
+
+
+def test_bridged_start_is_right_after_a_long_gap_on_noise_free_data():
+    # a series that follows the model exactly, with 8 unreported days before
+    # the last: the fit recovers beta, so the bridged start predicts the change
+    # over the whole gap, while the published (stale) start predicts one day
+    n_days, b1, b2, b3 = 30, 2.0, -0.1, 0.05
+    z = 20 + 10 * np.sin(np.arange(n_days) / 4)
+    y = np.empty(n_days)
+    y[0] = 5.0
+    for t in range(n_days - 1):
+        y[t + 1] = y[t] + b1 + b2 * y[t] + b3 * z[t]
+    reported = np.ones(n_days, dtype=bool)
+    reported[-9:-1] = False
+    published = y.copy()
+    published[-9:-1] = y[-10]
+    data = pd.DataFrame({
+        "hospital": 0, "day": np.arange(n_days), "cases": published,
+        "reported": reported, "incidence": z,
+    })
+    row = icu.last_day_predictions(data).iloc[0]
+    assert row["days_missing_before_last"] == 8 and not row["fallback"]
+    np.testing.assert_allclose([row["b1"], row["b2"], row["b3"]], [b1, b2, b3],
+                               rtol=1e-3)
+    observed = y[-1] - y[-10]
+    assert row["observed"] == pytest.approx(observed)
+    assert row["increment model"] == pytest.approx(observed, rel=1e-3)
+    stale = b1 + b2 * y[-10] + b3 * z[-2]
+    assert row[icu.AS_ORIGINAL] == pytest.approx(stale, rel=1e-3)
+    assert abs(row[icu.AS_ORIGINAL] - observed) > 1
 
 
 def test_increment_model_beats_the_zero_model_on_simulated_data(shipped_predictions):
