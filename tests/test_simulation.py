@@ -66,15 +66,18 @@ def test_noise_levels_match_the_standard_deviations():
     residuals = torch.cat(residuals)
     assert abs(residuals.mean().item()) < 0.01
     assert abs(residuals.std().item() - 0.5) < 0.01
-    # the per-variable offsets are shared, so they show as column means
-    shifted = helpers.simulate_cohort(n=2000, sigma_var=1.0, sigma_ind=0.1, seed=2)
+    # the per-variable offsets are shared, so they show as column means; with
+    # 400 variables their spread estimates sigma_var (a standard deviation)
+    wide = helpers.simulate_cohort(n=200, p=400, sigma_var=0.1, sigma_ind=0.05,
+                                   seed=2)  # fmt: skip
+    which_state = [0] * 200 + [1] * 200
     columns = torch.cat(
         [
-            x - shifted.true_trajectory(int(g), t)[:, [0] * 5 + [1] * 5]
-            for x, t, g in zip(shifted.xs, shifted.ts, shifted.groups)
+            x - wide.true_trajectory(int(g), t)[:, which_state]
+            for x, t, g in zip(wide.xs, wide.ts, wide.groups)
         ]
     ).mean(0)
-    assert columns.std().item() > 0.3  # offsets ~ N(0, 1), not N(0, 0.1)
+    assert abs(columns.std().item() - 0.1) < 0.015  # not 0.1 ** 0.5 = 0.32
 
 
 @pytest.mark.parametrize("strategy", ["trueparams", "groupsonly"])
