@@ -13,12 +13,15 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import torch
+from matplotlib import patheffects
 
 from .evaluation import Alignment, align_latent
 from .models import ODEVAE, VAE
 from .simulation import Cohort, grid_times
 
 COLORS = ("#1f77b4", "#ff7f0e")
+# a dark rim keeps a dotted truth visible on top of many thin fitted lines
+OUTLINE = (patheffects.Stroke(linewidth=4.5, foreground="black"), patheffects.Normal())
 STATE_NAMES = ("$u_1$", "$u_2$")
 
 
@@ -268,8 +271,8 @@ def plot_group(
     for k in range(2):
         ax.plot(times, paths[:, :, k], "-", color=COLORS[k], lw=0.6, alpha=0.4)
         ax.plot([], [], "-", color=COLORS[k], lw=0.8, label=f"fitted {STATE_NAMES[k]}")
-        ax.plot(times, truth[:, k], ":", color=COLORS[k], lw=3,
-                label=f"true {STATE_NAMES[k]}")  # fmt: skip
+        ax.plot(times, truth[:, k], ":", color=COLORS[k], lw=3, zorder=3,
+                path_effects=OUTLINE, label=f"true {STATE_NAMES[k]}")  # fmt: skip
     ax.set_title(f"group {group}: all {len(members)} individuals")
     ax.set_xlabel("time")
     ax.set_ylabel("latent state (aligned)")
