@@ -24,7 +24,6 @@ coefficients ``(b1, b2, b3)``; arrays over many hospitals have shape
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 from collections.abc import Sequence
 
@@ -33,6 +32,7 @@ import pandas as pd
 import torch
 
 from helpers._checks import check_float, check_int, check_tensor
+from helpers._threads import one_thread
 
 COLUMNS = ("hospital", "day", "cases", "reported", "incidence")
 """Columns of a hospital data set, one row per hospital and day."""
@@ -819,28 +819,12 @@ def fit_increment_model(
     zeros = torch.zeros(n_hospitals, 3, dtype=torch.float64)
     y, z, reported, _ = _check_batch(y, z, reported, zeros)
     to_beta, loss_scale = _rescaling(y, z, reported)
-    with _one_thread():
+    with one_thread():
         theta = _fit_scaled(y, z, reported, to_beta, loss_scale, steps, lr, vectorised)
     beta = _beta(to_beta, theta).detach()
     too_few = reported.sum(dim=1) < 2
     beta[too_few] = float("nan")
     return beta
-
-
-@contextlib.contextmanager
-def _one_thread():
-    """Run torch on one thread, then restore the previous setting.
-
-    The fit's tensors are small (one value per hospital and day), so a second
-    thread brings no speed-up, and on a busy 2-core machine waiting for it
-    made each step about 20 times slower (measured: 113 ms against 6 ms).
-    """
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _fit_scaled(y, z, reported, to_beta, loss_scale, steps, lr, vectorised):

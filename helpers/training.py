@@ -9,7 +9,6 @@ import inspect
 import math
 import numbers
 import time
-from contextlib import contextmanager
 from functools import partial
 
 import pandas as pd
@@ -17,6 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ._checks import check_choice, check_float, check_int
+from ._threads import one_thread
 from .batching import make_batch
 from .models import VAE
 from .simulation import Cohort, grid_times
@@ -201,7 +201,7 @@ def train(
             ids = order[first : first + batch_size]
             yield batch_of(ids).to(parameter.device)
 
-    with _one_thread_on(parameter.device):
+    with one_thread(parameter.device):
         history = _run_epochs(
             model, cohort.n, optimiser, scheduler, generator, batches, epochs, lr,
             callback, every, progress,
@@ -224,22 +224,6 @@ def warmup_cosine(
         return (update + 1) / ramp
     progress = (update - ramp) / max(1, n_updates - ramp)
     return final + (1 - final) * 0.5 * (1 + math.cos(math.pi * progress))
-
-
-@contextmanager
-def _one_thread_on(device):
-    """Run torch single-threaded on the CPU, then restore the thread count.
-
-    The tensors are tiny: extra threads only add overhead (3-5x slower on a
-    busy two-core machine such as Colab's).
-    """
-    threads = torch.get_num_threads()
-    if device.type == "cpu":
-        torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _run_epochs(model, n, optimiser, scheduler, generator, batches, epochs, lr,
