@@ -74,6 +74,8 @@ TARGETS = (
     Target("Jupyter_Practicals.ipynb", "notebooks/practicals/*.py", "jupyter"),
     Target("bonus/ICU_missing_reports.ipynb", "notebooks/icu_missing_reports.py",
            "colab", required=False),
+    Target("bonus/Stochastic_AD.ipynb", "notebooks/stochastic_ad.py", "colab",
+           required=False),
 )
 
 
