@@ -476,9 +476,9 @@ print(f"d/dpi E[final size]: exact {exact_slope:.2f}, triples {mean:.2f} ± "
 # ### Fitting $\pi$ by stochastic gradient descent
 #
 # Suppose outbreaks in wards of this size end, on average, with 8 infected
-# among the 19 susceptibles. Which $\pi$ gives that mean? The loss
-# $(E[\text{final size}](\pi) - 8)^2$ has gradient
-# $2\,(E[\text{size}] - 8)\,\frac{d}{d\pi}E[\text{size}]$. We estimate the two
+# among the 19 susceptibles. Which $\pi$ gives that mean? With
+# $m(\pi) = E[\text{final size}]$, the loss $(m(\pi) - 8)^2$ has gradient
+# $2\,(m(\pi) - 8)\,m'(\pi)$. We estimate the two
 # factors from **two halves** of one batch of simulations (a product of two
 # estimates from the same samples would be biased) and hand the gradient
 # to Adam. No derivative of the simulator was written by hand. Near the
@@ -519,7 +519,7 @@ left.axhline(TARGET, color="gray", linestyle=":", label=f"target {TARGET}")
 left.axvline(fitted, color="tab:red", linestyle="--", label="fitted π")
 left.set_xlabel("π (infection probability per contact)")
 left.set_ylabel("expected final size")
-left.legend()
+left.legend(loc="lower right")
 right.plot(range(1, len(path) + 1), path, "o-", markersize=3,
            label="π after each Adam step")
 right.axhline(fitted, color="tab:red", linestyle="--",
