@@ -184,7 +184,13 @@ class StochasticTriple:
             return exp(*args)
         if func is torch.log and not kwargs:
             return log(*args)
-        return NotImplemented
+        if args and isinstance(args[0], torch.Tensor):
+            return NotImplemented  # tensor + triple: Python then tries __radd__
+        name = getattr(func, "__name__", str(func))
+        raise TypeError(
+            f"torch.{name} does not accept a StochasticTriple. Use + - * / ** "
+            "and helpers.stochastic's exp and log (also as torch.exp, torch.log), "
+            "or write the function from them.")
 
 
 def _parts(x):

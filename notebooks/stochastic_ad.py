@@ -407,6 +407,9 @@ for n in range(10, 101, 10):
                  "std score + baseline": score_baseline.std().item(),
                  "std score": score.std().item(), "seconds (triples)": seconds})
 walk = pd.DataFrame(rows).set_index("n")
+# the program above is the helpers' one: same numbers on the same seed
+torch.testing.assert_close(triples, st.derivative_estimate(
+    st.random_walk, 2.0 * n, N_SAMPLES, seed=SEED + n, n_steps=n))
 walk.round(3)
 
 # %%

@@ -49,6 +49,11 @@ def test_power_of_two_triples_and_torch_functions():
                                expected.expand(3))
 
 
+def test_other_torch_functions_say_what_is_available():
+    with pytest.raises(TypeError, match="torch.sin does not accept"):
+        st.derivative_estimate(lambda p: torch.sin(p), 0.3, 4)
+
+
 def test_program_that_ignores_p_has_zero_derivative():
     values, estimates = st.derivative_estimate(lambda p: 3.0, 0.5, 4,
                                                return_values=True)
