@@ -89,12 +89,13 @@ def main(argv=None):
               f"{row['std']:.2f} | {row['std_baseline']:.2f} | "
               f"{row['std_score']:.2f} | {row['seconds']:.3f} |")
 
-    times = []
+    times, cpu_times = [], []
     for repeat in range(args.repeats):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         st.derivative_estimate(st.random_walk, 200.0, 10_000, seed=repeat,
                                n_steps=100)
         times.append(time.perf_counter() - start)
+        cpu_times.append(time.process_time() - start_cpu)
 
     susceptible, infected, pi = 19, 1, 0.08
     exact_size, exact_slope = st.reed_frost_exact(pi, susceptible, infected)
@@ -126,7 +127,8 @@ def main(argv=None):
          f"{last['std'] / last['std_score']:.3f} <= 1/8"),
          last["std"] <= last["std_score"] / 8),
         ((f"10,000 samples of the 100-step walk: best {min(times):.3f} s, "
-         f"median {sorted(times)[len(times) // 2]:.3f} s <= 0.5 s"),
+         f"median {sorted(times)[len(times) // 2]:.3f} s <= 0.5 s (CPU time: "
+         f"best {min(cpu_times):.3f} s)"),
          min(times) <= 0.5),
     ]
     print("\n### Bars\n")

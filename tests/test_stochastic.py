@@ -111,6 +111,16 @@ def test_pruning_keeps_sums_of_many_draws_unbiased():
     assert_unbiased(program, 0.8, 5 + 50 * 0.8)
 
 
+def test_a_draw_that_never_reaches_the_output_does_no_harm():
+    # the unused Poisson draw may win the pruning in some lanes; those lanes
+    # then carry an alternative that changes nothing, and the mean is still right
+    def program(p):
+        st.poisson(3 * p)
+        return st.binomial(6, p)
+
+    assert_unbiased(program, 0.3, 6.0)
+
+
 def test_pruning_keeps_the_new_alternative_in_proportion_to_its_weight():
     lanes = st.Lanes(200_000, seed=1)
     lanes.weight = torch.full((200_000,), 1.0, dtype=torch.float64)
