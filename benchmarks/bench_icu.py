@@ -4,6 +4,7 @@ Run from the repository root (about 6 minutes on 2 busy cores):
 
     python benchmarks/bench_icu.py                 # seeds 0-9, 1000 hospitals
     python benchmarks/bench_icu.py --seeds 3 --hospitals 300   # quick look
+    python benchmarks/bench_icu.py --exercises    # the notebook's solutions
 
 For each seed, simulates the registry-like data with the default
 ``SimulationSettings`` (1000 hospitals, 70 days), scores every model of
@@ -62,11 +63,40 @@ def markdown(rows):
     return "\n".join(lines)
 
 
+def exercises():
+    """The numbers of the notebook's worked solutions (shipped data, seed 2022)."""
+    data = icu_data.simulate_hospitals(1000, 70, 2022)
+    worse = icu_data.simulate_hospitals(1000, 70, 2022, settings=icu_data.
+                                        SimulationSettings(gap_start=0.1,
+                                                           late_start=0.3))
+    print(f"worse reporting: {worse['reported'].mean():.1%} of days reported")
+    runs = {"defaults": icu_models.compare_models(data)["sse"],
+            "1: worse reporting": icu_models.compare_models(worse)["sse"],
+            "2: plain_steps=1500": icu_models.compare_models(
+                data, plain_steps=1500)["sse"],
+            "3: steps=20": icu_models.compare_models(data, steps=20)["sse"],
+            "3: lr=1.0": icu_models.compare_models(data, lr=1.0)["sse"]}
+    print(markdown([{"model": m, **{k: round(v[m], 1) for k, v in runs.items()}}
+                    for m in icu_models.MODELS]))
+    arrays = icu_data.to_arrays(data)
+    y, z, r = arrays.y[:, :-1], arrays.z[:, :-1], arrays.reported[:, :-1]
+    for label, fit in (("defaults", {}), ("steps=20", {"steps": 20}),
+                       ("lr=1.0", {"lr": 1.0})):
+        beta = icu_models.fit_increment_model(y, z, r, **fit)
+        loss = icu_models.increment_loss_batched(y, z, r, beta.nan_to_num())
+        print(f"3: {label}: median training loss {loss.median():.4f}, "
+              f"{int(icu_models.needs_fallback(beta).sum())} fallbacks")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--hospitals", type=int, default=1000)
+    parser.add_argument("--exercises", action="store_true",
+                        help="print the notebook's worked-solution numbers instead")
     args = parser.parse_args()
+    if args.exercises:
+        return exercises()
     seeds = range(args.seeds)
     start = time.perf_counter()
     runs = {name: {seed: score(seed, args.hospitals, **changes) for seed in seeds}

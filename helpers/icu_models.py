@@ -178,8 +178,8 @@ def _locf_regression(y, z, shift: int) -> torch.Tensor:
     return (design[:, -1:] @ coefficients).flatten()
 
 
-def last_day_predictions(data: pd.DataFrame, *, steps: int = 300,
-                         lr: float = 0.05) -> pd.DataFrame:
+def last_day_predictions(data: pd.DataFrame, *, steps: int = 300, lr: float = 0.05,
+                         plain_steps: int = 150) -> pd.DataFrame:
     """Predict each hospital's last change with every model in :data:`MODELS`.
 
     Introduced in the notebook section "Comparing with the baselines". The
@@ -190,8 +190,9 @@ def last_day_predictions(data: pd.DataFrame, *, steps: int = 300,
     with ``shift=1`` as the published code; increment model: Adam fit, the
     last change predicted from the bridged ``y~`` (plus the bridged change
     since the last report); original recipe: :func:`fit_plain_gradient_descent`
-    predicting from the published ``y[T-2]``, as the original evaluation.
-    Fits that :func:`needs_fallback` get the mean model.
+    (``plain_steps`` steps) predicting from the published ``y[T-2]``, as
+    the original evaluation. Fits that :func:`needs_fallback` get the mean
+    model. ``steps``, ``lr``: the Adam fit's.
 
     Returns:
         One row per scored hospital: ``hospital``, ``observed``, one column
@@ -211,7 +212,7 @@ def last_day_predictions(data: pd.DataFrame, *, steps: int = 300,
     bridged = y_tilde[:, -1]
     from_bridged = (beta[:, 0] + (1 + beta[:, 1]) * bridged + beta[:, 2] * last_z
                     - last_y)
-    original = fit_plain_gradient_descent(train_y, train_z, train_r)
+    original = fit_plain_gradient_descent(train_y, train_z, train_r, plain_steps)
     from_published = original[:, 0] + original[:, 1] * last_y + original[:, 2] * last_z
 
     def fallback(fit, prediction):
@@ -247,5 +248,5 @@ def summarise_errors(predictions: pd.DataFrame) -> pd.DataFrame:
 
 def compare_models(data: pd.DataFrame, **fit) -> pd.DataFrame:
     """:func:`summarise_errors` of :func:`last_day_predictions` (``fit``:
-    its ``steps`` and ``lr``)."""
+    its ``steps``, ``lr`` and ``plain_steps``)."""
     return summarise_errors(last_day_predictions(data, **fit))

@@ -435,7 +435,9 @@ side_by_side = pd.DataFrame(index=table.index, data={
     "registry (published): SSE": published,
     "registry: vs zero": published / published["zero"],
 })
-print(f"{len(predictions)} simulated hospitals scored; published: 1281 hospitals")
+print(f"{len(predictions)} simulated hospitals scored (published: 1281), "
+      f"{int((predictions['days_missing_before_last'] > 0).sum())} of them "
+      "after a gap")
 print(side_by_side.round(3).to_string())
 
 # %% [markdown]
@@ -477,7 +479,65 @@ print(ablation.round(2).to_string())
 # %% [markdown]
 # ## 11. What the comparison says, honestly
 #
-# RESULTS_PLACEHOLDER
+# **What matches the registry.** The scale: with 959 scored hospitals our
+# zero model's sum of squared errors is 79.0, the registry's 86.0 over 1281
+# hospitals. The mean model is worse than doing nothing in both (1.07 and
+# 1.04 times the zero model): the mean change over ten weeks does not say
+# where a hospital is heading now. And the regression as the published code
+# set it up is clearly behind: 1.53 times the zero model here, 2.1 times in
+# the registry.
+#
+# **What does not match: the increment model is not the best here.** Fitted
+# by the original recipe it ties with the zero model (80.5 against 79.0;
+# registry: 74.75 against 86.0), and fitted to the minimum of the loss by
+# Adam it is worse (93.7), worse even than the consistent regression (86.7).
+# The benchmark `benchmarks/bench_icu.py` repeats the comparison on ten
+# other seeds, 0 to 9 (tables in `benchmarks/README.md`). Seed 2022 is one
+# of the less favourable ones: on the ten others the original recipe has the
+# smallest error of all seven rows on 7 seeds, the published regression is
+# at least 1.5 times its error on 7 (median 1.58), and both hold together,
+# the published ordering, on 5 of 10. The Adam fit beats the consistent
+# regression on none of them (ratios 0.93 to 0.99). So the published
+# ordering emerges only half of the time from the mechanisms the paper
+# supports, and only with the original recipe; we have not invented another
+# mechanism to force it.
+#
+# **Why.** With one or two patients per hospital the daily changes are
+# mostly noise: a model with three coefficients per hospital, fitted to 69
+# days, learns little that the zero model does not already say, and its
+# estimation noise costs more than it gains. The original recipe's 150 small
+# steps from zero barely move the coefficients, so it stays close to the
+# zero model; that early stopping is what keeps it competitive (exercises 2
+# and 3).
+#
+# **Where the regression's gap comes from.** The consistent regression on
+# the carried-forward series is as good as the increment model fitted by
+# Adam (ratio 0.93 on our data). The published set-up regresses each change
+# $y(t+1) - y(t)$ on $y(t+1)$, the value at its own end, which correlates
+# with the change by construction; predicting from the value at the start
+# then overshoots. The ablation above shows what the mechanisms add on our
+# seed: switching off the gaps (1.51) or the late starters (1.49) hardly
+# moves the ratio of 1.50, and without the falling wave it drops to 1.23.
+# Over the ten benchmark seeds the picture is the same (median ratios: all
+# on 1.58, no gaps 1.61, no late starters 1.53, no falling wave 1.27 with
+# the ordering on no seed), with one surprise: without the spread of
+# hospital sizes the ordering holds on all ten seeds (median 1.61), likely
+# because the big hospitals are where the original's fixed steps diverge
+# (section 6) and the noise of a busy ICU is largest. So on these data the published regression's failure rests
+# on its pairing and on the falling wave, not on the reporting gaps, and
+# the increment model's weak spot is the busy hospitals.
+#
+# **When would bridging gaps pay?** When the last prediction follows a long
+# gap, the published value is days old and the increment model's bridged
+# value is not. With about 7% of days unreported, few scored hospitals have
+# a gap just before their last day, so the effect is small in the sum; in
+# exercise 1 even a quarter of the days unreported does not change the
+# ordering.
+#
+# **Definitions.** We follow this bundle's description of the modified mean
+# (zero when the last change was zero); the published code used zero when
+# the last *value* was zero. Our loss divides by the number of compared days,
+# as the published code did.
 #
 # ## 12. Exercises
 #
@@ -491,4 +551,32 @@ print(ablation.round(2).to_string())
 #
 # ### Worked solutions
 #
-# SOLUTIONS_PLACEHOLDER
+# The numbers below are for the shipped data (seed 2022) and come from
+# `python benchmarks/bench_icu.py --exercises`.
+#
+# **1. Worse reporting.**
+# `worse = icu_data.SimulationSettings(gap_start=0.1, late_start=0.3)`, then
+# `icu_models.compare_models(icu_data.simulate_hospitals(1000, 70, SEED,
+# settings=worse))`. Now 73.5% of the days are reported (92.9% before). Sums of
+# squared errors: zero 71.0, mean 79.2, modified mean 74.3, LOCF + regression
+# 81.3, published code 108.7, increment model 90.6, original recipe 74.9.
+# Relative to the zero model almost nothing changes (the published
+# regression 1.53, the Adam fit 1.28, the original recipe 1.05): the scored
+# hospitals are those that reported their last day, and for most of them the
+# day before was reported too, so the stale values that LOCF creates rarely
+# enter the prediction itself.
+#
+# **2. More plain steps.**
+# `icu_models.compare_models(data, plain_steps=1500)`: the original recipe's
+# error grows from 80.5 to 82.2 (zero model 79.0). More steps move the
+# coefficients towards the least-squares fit and away from zero, and on
+# these noisy series that costs accuracy. Stopping early works here like
+# shrinkage towards the zero model.
+#
+# **3. Too few steps, too large a rate.**
+# With `steps=20` the median training loss is 0.1062 (0.1055 with 300 steps),
+# no fit is distrusted, and the held-out error *falls* from 93.7 to 82.0: the
+# same shrinkage as in exercise 2. With `lr=1.0` the median loss is 0.1061,
+# 2 fits are distrusted (`needs_fallback`), and the held-out error rises to
+# 109.1: with steps that large, Adam overshoots for some hospitals early on, and
+# the decaying rate does not settle all of them at the minimum.
