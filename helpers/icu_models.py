@@ -121,8 +121,9 @@ def fit_plain_gradient_descent(y, z, reported, steps: int = 150) -> torch.Tensor
 def fit_increment_model(y, z, reported, *, steps: int = 300, lr: float = 0.05):
     """Least-squares fit of every hospital's ``beta`` by Adam on scaled data.
 
-    Introduced in the notebook section "Why scaling matters". Per hospital
-    the parameters ``theta = (c, b2, g)`` enter as
+    Introduced in the notebook section "Gradient descent by hand, and why
+    scaling matters". Per hospital the parameters ``theta = (c, b2, g)``
+    enter as
     ``b1 = c s_y - b2 m_y - b3 m_z``, ``b3 = g s_y / s_z`` (``m``, ``s``:
     mean and spread of the reported cases and of the incidence), so all
     three are of order one; autograd differentiates through that map. Adam

@@ -321,10 +321,11 @@ print(f"diverged: {int(diverged.sum())} of {n_hospitals} hospitals, with on "
 # The loss is roughly quadratic in $b_2$ and $b_3$ with curvatures that grow
 # with $y^2$ and $z^2$, so a fixed step suits small hospitals and overshoots
 # on big ones: the few that diverge are the busiest (in the registry, 85 of
-# 1281 hospitals did not converge). And 150 small steps from zero do not
-# reach the minimum of the loss for most hospitals: $b_1$ and $b_3$ barely
-# move. Stopped early, plain gradient descent keeps the coefficients close
-# to zero, the "nothing changes" model.
+# 1281 hospitals did not converge). And 150 small steps from zero stop well
+# short of the minimum of the loss: $b_1$ and $b_3$ stay at about a fifth of
+# their least-squares size (medians in section 7). Stopped early, plain
+# gradient descent keeps the coefficients close to zero, the "nothing
+# changes" model.
 #
 # `icu_models.fit_increment_model` reaches the minimum:
 #
@@ -391,7 +392,7 @@ examples = [
     int(c.index[(c["n_missing"] == 0) & (c["size"] > 1)][0]),
 ]
 fig, axes = plt.subplots(2, 2, figsize=(12, 7), sharex=True)
-titles = ("longest gaps", "late starter", "largest", "reports every day")
+titles = ("most unreported days", "late starter", "largest", "reports every day")
 for ax, hospital, title in zip(axes.flat, examples, titles):
     plot_hospital(data, hospital, beta=beta_all[hospital],
                   true_cases=truth.cases[hospital], ax=ax)
@@ -506,26 +507,25 @@ print(ablation.round(2).to_string())
 # mostly noise: a model with three coefficients per hospital, fitted to 69
 # days, learns little that the zero model does not already say, and its
 # estimation noise costs more than it gains. The original recipe's 150 small
-# steps from zero barely move the coefficients, so it stays close to the
-# zero model; that early stopping is what keeps it competitive (exercises 2
-# and 3).
+# steps from zero stop short of the least-squares fit (section 6), so it
+# stays closer to the zero model; that early stopping is what keeps it
+# competitive (exercises 2 and 3).
 #
-# **Where the regression's gap comes from.** The consistent regression on
-# the carried-forward series is as good as the increment model fitted by
-# Adam (ratio 0.93 on our data). The published set-up regresses each change
-# $y(t+1) - y(t)$ on $y(t+1)$, the value at its own end, which correlates
-# with the change by construction; predicting from the value at the start
-# then overshoots. The ablation above shows what the mechanisms add on our
-# seed: switching off the gaps (1.51) or the late starters (1.49) hardly
-# moves the ratio of 1.50, and without the falling wave it drops to 1.23.
-# Over the ten benchmark seeds the picture is the same (median ratios: all
-# on 1.58, no gaps 1.61, no late starters 1.53, no falling wave 1.27 with
-# the ordering on no seed), with one surprise: without the spread of
-# hospital sizes the ordering holds on all ten seeds (median 1.61), likely
-# because the big hospitals are where the original's fixed steps diverge
-# (section 6) and the noise of a busy ICU is largest. So on these data the published regression's failure rests
-# on its pairing and on the falling wave, not on the reporting gaps, and
-# the increment model's weak spot is the busy hospitals.
+# **Where the regression's gap comes from.** The consistent regression on the carried-
+# forward series is slightly *better* than the increment model fitted by Adam (0.93
+# times its error on our data). The published set-up regresses each change $y(t+1) -
+# y(t)$ on $y(t+1)$, the value at its own end, which correlates with the change by
+# construction; predicting from the value at the start then overshoots. The ablation
+# above shows what the mechanisms add on our seed: switching off the gaps (1.51) or
+# the late starters (1.49) hardly moves the ratio of 1.50, and without the falling
+# wave it drops to 1.23. Over the ten benchmark seeds the picture is the same (median
+# ratios: all on 1.58, no gaps 1.61, no late starters 1.53, no falling wave 1.27 with
+# the ordering on no seed), with one surprise: without the spread of hospital sizes
+# the ordering holds on all ten seeds (median 1.61), likely because the big hospitals
+# are where the original's fixed steps diverge (section 6) and the noise of a busy ICU
+# is largest. So on these data the published regression's failure rests on its pairing
+# and on the falling wave, not on the reporting gaps, and the increment model's weak
+# spot is the busy hospitals.
 #
 # **When would bridging gaps pay?** When the last prediction follows a long
 # gap, the published value is days old and the increment model's bridged
