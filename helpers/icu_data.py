@@ -37,19 +37,18 @@ class SimulationSettings:
 
     Attributes:
         incidence_start: a county's new infections per 100,000 per day on
-            day 0, uniform on this range. The six hospitals printed in the
+            day 0, uniform on this range. The hospitals printed in the
             authors' demo notebook (registry from 16 April 2020) have 1.9 to
             11.5.
         incidence_end: the incidence on the last day as a fraction of day
             0's (exponential decline), uniform on this range. Same source: on
-            24 June 2020 those hospitals' counties had 8-16% of the April
+            24 June 2020 those hospitals' counties had 9-16% of the April
             values. The end of the first wave.
         admissions_per_incidence: mean daily admissions per unit of
             incidence of a hospital of size 1 (``b3 = this * size``). Chosen
-            so that the mean census starts near two patients per hospital,
-            the order of the registry's (the demo notebook's hospitals have
-            0-2; about 2,900 patients in 1,281 hospitals in mid-April is our
-            recollection of the registry's national total, not the paper's).
+            so that the mean census starts near three patients per hospital
+            and ends below one, the order of the registry's (the hospitals
+            in the demo notebook have 0-2 patients).
         discharge: daily discharge probability, uniform on this range
             (``b2 = -discharge``); a mean stay of about ten days. Chosen.
         size_sd: standard deviation of the log of a hospital's size

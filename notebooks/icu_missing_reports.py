@@ -83,12 +83,12 @@ data.head(8)
 #
 # * **falling wave** (`incidence_end`): the registry's window is the end of
 #   the first wave. The hospitals printed in the authors' demo notebook have
-#   county incidences of 2 to 12 per 100,000 on 16 April, falling to 8-16% of
-#   that by 24 June; our counties do the same;
+#   county incidences of 2 to 12 per 100,000 on 16 April, falling to 9-16% of
+#   that by 24 June; ours fall to 8-16%;
 # * **small and very different hospitals** (`size_sd`): the registry's
 #   hospitals had few COVID-19 patients (the demo notebook's have 0 to 2),
 #   and ICUs range from a few beds to more than a hundred. Our mean census
-#   starts near two patients and falls below one; sizes are log-normal with
+#   starts near three patients and falls below one; sizes are log-normal with
 #   a 13-fold spread between the 10th and 90th percentile (a judgement, not a
 #   number from the paper);
 # * **late starters** (`late_start`): hospitals that joined the registry
