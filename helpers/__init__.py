@@ -2,8 +2,9 @@
 
 The notebooks teach the ideas; this package holds the plumbing they import:
 simulation of the cohort, the VAE and ODE-VAE models, fast batched training,
-evaluation and plotting. Submodules ``helpers.icu`` (bonus notebook) and
-``helpers.widgets`` (exercise explorer) are imported on demand.
+evaluation and plotting. Submodules ``helpers.icu_data`` and
+``helpers.icu_models`` (bonus notebook) and ``helpers.widgets`` (exercise
+explorer) are imported on demand.
 """
 
 from ._paths import data_path

@@ -310,3 +310,91 @@ def plot_losses(histories, ax=None, log_scale: bool = False):
     ax.set_title("training loss")
     ax.legend()
     return figure
+
+
+# --------------------------------------------------------------------------
+# ICU bonus notebook (bonus/ICU_missing_reports.ipynb)
+# --------------------------------------------------------------------------
+
+
+def plot_hospital(data, hospital, *, beta=None, true_cases=None, ax=None):
+    """One hospital's published series, its reports and the model's bridge.
+
+    Introduced in the ICU notebook section "Looking at a few hospitals".
+
+    Args:
+        data: a hospital data set (``helpers.icu_data``).
+        hospital: the hospital id to show.
+        beta: its fitted ``(b1, b2, b3)``, shape ``(3,)``; adds the model's
+            one-day predictions and bridged values.
+        true_cases: the true census ``(n_days,)`` (simulated data), dotted.
+        ax: Axes to draw into; a new figure if ``None``.
+
+    Returns:
+        The figure.
+    """
+    from .icu_models import bridged_values
+
+    rows = data[data["hospital"] == hospital].sort_values("day")
+    if rows.empty:
+        raise ValueError(f"hospital {hospital!r} is not in the data")
+    days, y = rows["day"].to_numpy(), rows["cases"].to_numpy(float)
+    reported = rows["reported"].to_numpy(bool)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 3.5))
+    figure = ax.figure
+    ax.step(days, y, where="post", color="0.6", label="published (LOCF)")
+    ax.plot(days[reported], y[reported], "o", color="black", ms=3, label="reported")
+    ax.plot(days[~reported], y[~reported], "x", color="tab:red", ms=4,
+            label="not reported")
+    if true_cases is not None:
+        ax.plot(days, np.asarray(true_cases), ":", color="tab:green",
+                label="true cases (hidden)")
+    if beta is not None:
+        def row(column):
+            return torch.tensor(rows[column].to_numpy(float))[None]
+
+        y_tilde, predicted = bridged_values(
+            row("cases"), row("incidence"), torch.tensor(reported)[None],
+            torch.as_tensor(beta, dtype=torch.float64).reshape(1, 3),
+        )
+        ax.plot(days, predicted[0], color=COLORS[0], lw=1, label="one day ahead")
+        gap = ~reported & ~np.isnan(y_tilde[0].numpy())
+        ax.plot(days[gap], y_tilde[0][gap], "s", color=COLORS[0], ms=4, mfc="none",
+                label="bridged gap")
+    ax.set_xlabel("day")
+    ax.set_ylabel("current ICU cases")
+    ax.set_title(f"hospital {hospital}")
+    ax.legend(fontsize="small")
+    return figure
+
+
+def plot_coefficients(fitted, truth):
+    """Fitted against true coefficients of the ICU model, one panel each.
+
+    Introduced in the ICU notebook section "What did the fits recover?".
+
+    Args:
+        fitted: columns ``hospital``, ``b1``, ``b2``, ``b3``; NaN rows dropped.
+        truth: ``HospitalTruth.coefficients`` of the same simulation.
+
+    Returns:
+        The figure (three panels).
+    """
+    both = fitted[["hospital", "b1", "b2", "b3"]].merge(
+        truth[["hospital", "b1", "b2", "b3"]], on="hospital",
+        suffixes=("_fitted", "_true"),
+    ).dropna()
+    figure, axes = plt.subplots(1, 3, figsize=(11, 3.5))
+    for ax, name in zip(axes, ("b1", "b2", "b3")):
+        true, estimate = both[f"{name}_true"], both[f"{name}_fitted"]
+        ax.scatter(true, estimate, s=4, alpha=0.4, label="hospital")
+        low, high = true.min(), true.max()
+        ax.plot([low, high], [low, high], "k--", lw=1, label="fitted = true")
+        spread = high - low
+        ax.set_ylim(low - 2 * spread - 0.05, high + 2 * spread + 0.05)
+        ax.set_xlabel(f"true {name}")
+        ax.set_ylabel(f"fitted {name}")
+        ax.legend(fontsize="small")
+    figure.tight_layout()
+    return figure
