@@ -6,7 +6,8 @@ Part I and Part II up to and including "Results" (the sources
 are not part of it.
 
 Words are counted in the markdown cells of those sources: whitespace-separated
-tokens, LaTeX and picture lines included (a conservative count). Compute is the
+tokens, LaTeX, headings and picture lines included, fenced code blocks (the
+collapsed solutions' code) excluded. Compute is the
 wall time of running their code cells in order in one namespace, as the
 notebook does, with plots drawn off-screen and progress bars off.
 
@@ -22,6 +23,7 @@ import io
 import os
 import pathlib
 import platform
+import re
 import sys
 import time
 
@@ -31,7 +33,7 @@ CORE = ("00_", "10_", "20_", "30_")  # file-name prefixes of the core path
 sys.path.insert(0, str(ROOT / "tools"))
 sys.path.insert(0, str(ROOT))
 
-import build_notebooks  # noqa: E402
+import build_notebooks
 
 
 def core_sources():
@@ -42,9 +44,13 @@ def core_sources():
             for path in sorted(folder.glob("*.py")) if path.name.startswith(CORE)]
 
 
+FENCED = re.compile(r"```.*?```", re.DOTALL)
+
+
 def words(cells):
-    """Whitespace-separated tokens in the markdown cells."""
-    return sum(len(cell.source.split()) for cell in cells if cell.kind == "markdown")
+    """Whitespace-separated tokens in the markdown cells, code blocks excluded."""
+    return sum(len(FENCED.sub(" ", cell.source).split())
+               for cell in cells if cell.kind == "markdown")
 
 
 def run(cells, namespace):

@@ -19,18 +19,16 @@
 # * **Exercises**, a **bonus** classifier, and an optional **appendix** on
 #   how the training is made fast.
 #
-# Cells marked **Your turn** are yours to complete; the cell after each says
-# in plain words whether your answer is right, and a solution is hidden
-# below it. Run the cells from top to bottom; everything runs on a CPU. The
-# plumbing (simulation, batching, plotting, evaluation) lives in the small
-# `helpers` package next to this notebook.
+# Cells marked **Your turn** are yours to complete; the next cell says
+# whether your answer is right, and a solution is hidden below it. Run the
+# cells from top to bottom, on any CPU. Plumbing (simulation, plotting,
+# evaluation) lives in the `helpers` package next to this notebook.
 
 # %% [setup]
 
 # %% [markdown]
-# Each part starts with its own imports and seed, and every random step gets
-# its seed explicitly, so re-running a cell repeats its result. The models
-# are tiny, so one CPU thread is faster than several:
+# Every random step gets its seed explicitly, so re-running a cell repeats
+# its result. The models are tiny: one CPU thread is faster than several.
 
 # %%
 import torch

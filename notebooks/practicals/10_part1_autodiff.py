@@ -100,12 +100,6 @@ for name, power in (("loop", power_loop), ("recursion", power_recursive)):
 # `log_likelihood_gradient` so that it returns $\nabla \ell(\beta)$ computed
 # by autodiff (write $\ell$, then call `torch.autograd.grad`); do not type the
 # score formula. `torch.nn.functional.softplus(eta)` is $\log(1 + e^\eta)$.
-#
-# $$\frac{\partial L}{\partial \theta_k} \approx
-#   \frac{L(\theta + h e_k) - L(\theta - h e_k)}{2h},$$
-#
-# with $e_k$ the $k$-th unit vector. We write it for a vector of parameters,
-# in `float64` (in `float32` rounding spoils it much earlier).
 
 # %%
 patients = torch.Generator().manual_seed(SEED)
@@ -116,10 +110,10 @@ beta = torch.tensor([0.3, -1.0, 2.0], dtype=torch.float64)
 
 
 # %%
-# Your turn: replace the line `return None`
+# Your turn: replace the `...` with your code
 def log_likelihood_gradient(beta, X, y):
-    """Gradient (k,) of the logistic log-likelihood at beta (k,), by autodiff."""
-    return None
+    # gradient (k,) of the logistic log-likelihood at beta (k,), by autodiff
+    ...
 
 
 # %%
@@ -159,6 +153,12 @@ print(verdict)
 #
 # For models without a known score, a classical check is the central finite
 # difference
+#
+# $$\frac{\partial L}{\partial \theta_k} \approx
+#   \frac{L(\theta + h e_k) - L(\theta - h e_k)}{2h},$$
+#
+# with $e_k$ the $k$-th unit vector. We write it for a vector of parameters,
+# in `float64` (in `float32` rounding spoils it much earlier).
 
 # %%
 def central_difference_gradient(loss_fn, theta, h):
@@ -296,10 +296,9 @@ print(pd.DataFrame({"start": p_start, "truth": p_true, "dL/dp": gradient},
                    index=names).to_string(float_format="{:.3f}".format))
 
 # %% [markdown]
-# $u_1$ grows where the data decay, so $a_{11}, a_{12}$ get positive
-# derivatives; $u_2$ stays below the data, so $a_{21}, a_{22}$ get negative
-# ones. Here all four signs point towards the truth; that is luck, not a rule.
-# The gradient went through 10 solver steps; finite differences agree:
+# $u_1$ grows where the data decay ($a_{11}, a_{12}$: positive), $u_2$ stays
+# below them ($a_{21}, a_{22}$: negative). The gradient went through 10
+# solver steps; finite differences agree:
 
 # %%
 finite_difference = central_difference_gradient(ode_loss, p_start, h=1e-6)
@@ -353,20 +352,19 @@ figure.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The curves are close, yet the parameters are still far from the truth
-# (table below). Several combinations of $a_{11}$ and $a_{12}$ bend $u_1$
-# almost alike: the loss has a long, flat valley running diagonally in the
-# $(a_{11}, a_{12})$ plane, steep across and nearly flat along it, so plain
-# gradient descent crawls. A larger $\eta$ helps only until steps overshoot
-# across the valley (try 0.3 and 0.5).
+# The curves are close, the parameters are not (table below). Many
+# combinations of $a_{11}$ and $a_{12}$ bend $u_1$ almost alike: the loss has
+# a long valley running diagonally in the $(a_{11}, a_{12})$ plane, steep
+# across and nearly flat along it, so plain gradient descent crawls. A larger
+# $\eta$ overshoots across the valley (try 0.3 and 0.5).
 #
 # ### Finishing the job with Adam
 #
-# **Adam**, the optimiser of Part II, adds two things: each parameter's step
-# is divided by a running root-mean-square of *that parameter's* gradient
-# (per-parameter step normalisation, not a rotation towards the valley), and
-# steps follow a running average of the gradients (momentum), which builds up
-# along the valley where successive gradients agree and cancels across it.
+# **Adam**, the optimiser of Part II, divides each parameter's step by a
+# running root-mean-square of *that parameter's* gradient (per-parameter
+# normalisation, not a turn towards the valley) and steps along a running
+# average of the gradients (momentum), which builds up along the valley,
+# where successive gradients agree, and cancels across it.
 
 # %%
 def adam_fit(p_start, learning_rate, steps):

@@ -9,13 +9,11 @@
 #
 # ![The SMA registry as a schematic](pictures/sma_example.png)
 #
-# Behind the tests lies a **latent health status**, with **dynamics** over
-# time and **heterogeneity** between patients that the baseline may explain.
-# With few patients and visits, the plan is small: a network compresses each
-# visit into a two-dimensional latent state, a linear ODE moves that state
-# through time, and another network turns each patient's baseline
-# characteristics into the parameters of their ODE, all fitted at once. The
-# registry data are not public, so we simulate data of the same shape.
+# Behind the tests lie a **latent health status**, its **dynamics**, and
+# **heterogeneity** between patients. The plan: a network compresses each
+# visit into a two-dimensional latent state, a linear ODE moves it through
+# time, and another network turns each patient's baseline into the ODE's
+# parameters, all fitted at once, on simulated data of the registry's shape.
 
 # %%
 import matplotlib.pyplot as plt

@@ -30,9 +30,8 @@
 #   $\sum_{j=1}^{m} \lVert \tilde\mu_i(t_j) - \mu(x_i(t_j)) \rVert^2$ that
 #   keeps the encoder's view of each follow-up close to the ODE path.
 #
-# This part starts with its own imports, reads the same cohort from
-# `data/cohort.csv`, and holds out each individual's **last visit** (for
-# everyone with at least two follow-ups) to test predictions.
+# We read the same cohort from `data/cohort.csv` and hold out each
+# individual's **last visit** (if they have two follow-ups or more).
 
 # %%
 import time
@@ -154,8 +153,8 @@ batched_seconds = time.perf_counter() - start - sum(plotting_seconds)
 print(f"trained in {batched_seconds:.1f} s (without plotting)")
 
 # %% [markdown]
-# Dots: the encoder means of the visits; dotted: the truth; the latent space
-# is aligned to the truth automatically, so no manual colour swap is needed.
+# Dots: encoder means; dotted: the truth (aligned automatically, no manual
+# colour swap).
 #
 # ## Results
 #
@@ -189,11 +188,10 @@ plt.show()
 #   takes the best parameter and direction, so even with no group difference
 #   it lies above 0.5 (0.61 in Exercise 7);
 # * **latent $R^2$**: share of the true trajectories' variance explained
-#   after aligning order, sign, scale and shift. The ODE-VAE's latent
-#   solutions decay towards 0 (the equilibrium of $z' = Az$), so its latent
-#   space has no free shift; the alignment's shift lets a path that decays
-#   too fast towards a constant pass for the truth's slow decay to 0, and so
-#   hides the too-fast decay rates discussed in the exercises.
+#   after aligning order, sign, scale and shift. The shift is generous:
+#   $z' = Az$ fixes the equilibrium at 0, and the shift lets a path that
+#   decays too fast to a constant pass for the truth's slow decay to 0,
+#   hiding the too-fast decay rates of the exercises.
 
 # %%
 scores = helpers.evaluate(model, train_cohort, heldout)
@@ -211,10 +209,10 @@ print(pd.Series({name: scores[name] for name in
 # held-out visit with your function and compares with `evaluate`.
 
 # %%
-# Your turn: replace the line `return None`
+# Your turn: replace the `...` with your code
 def predict_visit(model, x0, baseline, t):
-    """Predicted visit (p,) at time t from the first visit x0 (p,), baseline (q,)."""
-    return None
+    # predicted visit (p,) at time t from the first visit x0 (p,), baseline (q,)
+    ...
 
 
 # %%

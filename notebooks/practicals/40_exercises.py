@@ -130,10 +130,10 @@ display(short_run["figure"])
 # growth rates right? Why compare growth rates rather than the entries?
 
 # %%
-# Your turn: replace the line `return None`
+# Your turn: replace the `...` with your code
 def full_matrix(t, z, params):
-    """Right-hand side A z, shape (B, 2), of z (B, 2) with A from params (B, 4)."""
-    return None
+    # right-hand side A z, shape (B, 2), of z (B, 2) with A from params (B, 4)
+    ...
 
 
 # %%
