@@ -234,3 +234,12 @@ def test_the_training_cell_waits_for_a_right_answer():
     verdict(namespace, stub, check)
     exec(training, namespace)  # noqa: S102 - must not train, nor fail
     assert "four" not in namespace
+
+
+def test_every_your_turn_cell_is_tested_here():
+    names = set()
+    for path in SOURCES.glob("*.py"):
+        for cell in build_notebooks.parse_source(path.read_text("utf-8"), path.name):
+            if cell.kind == "code" and cell.source.startswith("# Your turn"):
+                names.update(re.findall(r"^def (\w+)\(", cell.source, re.MULTILINE))
+    assert names == {"log_likelihood_gradient", "predict_visit", "full_matrix"}
