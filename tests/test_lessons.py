@@ -243,3 +243,35 @@ def test_every_your_turn_cell_is_tested_here():
             if cell.kind == "code" and cell.source.startswith("# Your turn"):
                 names.update(re.findall(r"^def (\w+)\(", cell.source, re.MULTILINE))
     assert names == {"log_likelihood_gradient", "predict_visit", "full_matrix"}
+
+
+def lesson_functions(prefix, names):
+    """The notebook's own definitions of ``names``, executed on their own."""
+    import ast
+
+    namespace = {"torch": torch}
+    for source in code_cells(prefix):
+        for node in ast.parse(source).body:
+            if isinstance(node, ast.FunctionDef) and node.name in names:
+                exec(ast.unparse(node), namespace)  # noqa: S102
+    assert set(names) <= set(namespace), "every lesson function is in the notebook"
+    return namespace
+
+
+def test_the_notebooks_networks_equal_the_helpers_on_other_sizes():
+    lesson = lesson_functions("20_", ("encode", "decode"))
+    lesson.update(lesson_functions("30_", ("ode_params",)))
+    generator = torch.Generator().manual_seed(5)
+    model = helpers.ODEVAE(p=6, q=7, seed=11)
+    with torch.no_grad():  # move every parameter off its initial value
+        for weights in model.parameters():
+            weights.add_(0.3 * torch.randn(weights.shape, generator=generator))
+    x = torch.randn(9, 6, generator=generator)
+    z = torch.randn(9, 2, generator=generator)
+    baseline = torch.randn(9, 7, generator=generator)
+    pairs = [(lesson["encode"](model, x), model.encode(x)),
+             (lesson["decode"](model, z), model.decode(z)),
+             ((lesson["ode_params"](model, baseline),), (model.ode_params(baseline),))]
+    for ours, theirs in pairs:
+        for a, b in zip(ours, theirs, strict=True):
+            assert torch.allclose(a, b, atol=1e-6)
