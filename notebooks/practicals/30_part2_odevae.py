@@ -120,7 +120,7 @@ assert torch.allclose(ours, theirs)
 # One batch removes the noise of picking individuals; the gradient is still a
 # Monte Carlo estimate, since $\varepsilon$ is one random draw per visit. How
 # the batch is solved in one go, and how the original one-person-at-a-time
-# scheme compares, is in the [appendix](#appendix).
+# scheme compares, is in the [appendix](#appendix) at the end.
 #
 # Four individuals (two per group, those with the most visits) before
 # training, solid lines their latent ODE solutions:
