@@ -148,7 +148,8 @@ print(verdict)
 # Autodiff never saw the score formula, yet it returns it exactly: the same
 # machinery will differentiate models with no formula in any textbook.
 # </details>
-#
+
+# %% [markdown]
 # ## 4. Checking a gradient with finite differences
 #
 # For models without a known score, a classical check is the central finite
