@@ -39,7 +39,6 @@ import time
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
-from torchdiffeq import odeint
 
 import helpers
 
@@ -71,18 +70,19 @@ print(f"{n_total} parameters: {n_total - n_network} in the VAE, "
 # ### The loss, written out for one individual
 #
 # The negative ELBO is the one written in the VAE section, here the model's
-# method `negative_elbo`. Visit times may repeat, but `odeint` needs
-# increasing times, so we solve at the distinct times and map back.
+# method `negative_elbo`. The ODE solve is the model's `solve`: each visit's
+# state starts from the baseline mean and is solved up to the visit's own
+# time (you will write such a solve yourself below).
 
 # %%
 def latent_means_one(model, x, t, baseline):
     """Encoder means, log-variances and ODE-smoothed means, each (n_visits, 2)."""
     mean, logvar = model.encode(x)
-    rates = ode_params(model, baseline[None])[0]  # (a11, a22) of this individual
-    times, visit_to_time = torch.unique(t, return_inverse=True)
-    path = odeint(lambda s, z: rates * z, mean[0], times,
-                  rtol=model.rtol, atol=model.atol)  # (n_times, 2)
-    return mean, logvar, path[visit_to_time]
+    rates = ode_params(model, baseline[None])  # (1, 2): a11, a22 of this individual
+    n_visits = len(t)
+    smooth_mean = model.solve(mean[0].expand(n_visits, -1),
+                              rates.expand(n_visits, -1), t)  # (n_visits, 2)
+    return mean, logvar, smooth_mean
 
 
 def consistency_term(smooth_mean, mean):
@@ -113,10 +113,12 @@ assert torch.allclose(ours, theirs)
 #
 # `helpers.train` minimises the sum of these losses over all individuals.
 # Its defaults put the **whole cohort in one batch** (one ODE solve and one
-# Adam update per epoch, 200 epochs), with Adam's averaging set to
+# Adam update per epoch, 400 epochs), with Adam's averaging set to
 # `betas=(0.85, 0.99)` and a learning rate that rises linearly to 0.05 over
 # the first 10% of the updates (a warm-up, which keeps early steps from
 # saturating the tanh layers) and then falls along a cosine to 5% of it.
+# Three starting points train side by side for the first third of the
+# epochs; the one with the lowest training loss goes on alone.
 # One batch removes the noise of picking individuals; the gradient is still a
 # Monte Carlo estimate, since $\varepsilon$ is one random draw per visit. How
 # the batch is solved in one go, and how the original one-person-at-a-time
@@ -147,8 +149,8 @@ def show_progress(model, epoch):
 
 
 start = time.perf_counter()
-history = helpers.train(model, train_cohort, seed=SEED, callback=show_progress,
-                        every=200)
+history = helpers.train(model, train_cohort, epochs=400, seed=SEED,
+                        callback=show_progress, every=400)
 batched_seconds = time.perf_counter() - start - sum(plotting_seconds)
 print(f"trained in {batched_seconds:.1f} s (without plotting)")
 
@@ -204,7 +206,7 @@ print(pd.Series({name: scores[name] for name in
 #
 # Complete `predict_visit`: encode the baseline visit `x0` (take the mean),
 # compute the rates with `ode_params(model, baseline[None])[0]`, solve
-# $z' = A z$ with `odeint` from time 0 to `t` (times `torch.tensor([0.0, t])`,
+# $z' = A z$ with `torchdiffeq.odeint` from 0 to `t` (`torch.tensor([0.0, t])`,
 # keep the last row), and decode (take the mean). The check predicts every
 # held-out visit with your function and compares with `evaluate`.
 
@@ -228,7 +230,8 @@ elif any(tuple(torch.as_tensor(pred).shape) != (cohort.p,) for pred in predictio
 else:
     yours = ((torch.stack(predictions) - heldout["values"]) ** 2).mean().item()
     expected = helpers.evaluate(model, train_cohort, heldout)
-    if abs(yours - expected["heldout_mse"]) <= 1e-3 * expected["heldout_mse"] + 1e-4:
+    # your solver and the model's (fixed-step rk4) differ slightly: allow 1%
+    if abs(yours - expected["heldout_mse"]) <= 0.01 * expected["heldout_mse"]:
         verdict = (f"Right: held-out MSE {yours:.3f}, as evaluate says; carrying "
                    f"the last visit forward gives {expected['locf_mse']:.3f}.")
     else:
@@ -241,11 +244,13 @@ print(verdict)
 # <summary><b>Solution</b> (open after trying)</summary>
 #
 # ```python
+# from torchdiffeq import odeint
+#
+#
 # def predict_visit(model, x0, baseline, t):
 #     z0 = model.encode(x0)[0]
 #     rates = ode_params(model, baseline[None])[0]
-#     path = odeint(lambda s, z: rates * z, z0, torch.tensor([0.0, t]),
-#                   rtol=model.rtol, atol=model.atol)
+#     path = odeint(lambda s, z: rates * z, z0, torch.tensor([0.0, t]))
 #     return model.decode(path[-1])[0]
 # ```
 #
