@@ -186,9 +186,9 @@ else:
 # warm-up and a cosine decay, the best of three starts kept after a third of
 # the epochs). "Gentle" means `lr=0.02`. The seconds are training time on a
 # shared two-core CPU under heavy load (load average about 12), one run
-# each: they say little, even about each other. Other versions of torch give slightly different numbers. Columns:
-# held-out MSE, LOCF MSE, `group_auc`, `group_auc_new`, `latent_r2`, final
-# training loss, seconds. To reproduce them, run
+# each: they say little, even about each other. Other versions of torch
+# give slightly different numbers. Columns: held-out MSE, LOCF MSE,
+# `group_auc`, `group_auc_new`, `latent_r2`, final training loss, seconds. To reproduce them, run
 # `python tools/exercise_numbers.py` from the repository root: it reruns
 # every experiment below (about half an hour on that loaded CPU) and
 # prints these tables and the learned rates the text quotes.
