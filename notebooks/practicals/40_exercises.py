@@ -188,10 +188,11 @@ else:
 # shared two-core CPU under heavy load (load average about 12), one run
 # each: they say little, even about each other. Other versions of torch
 # give slightly different numbers. Columns: held-out MSE, LOCF MSE,
-# `group_auc`, `group_auc_new`, `latent_r2`, final training loss, seconds. To reproduce them, run
-# `python tools/exercise_numbers.py` from the repository root: it reruns
-# every experiment below (about half an hour on that loaded CPU) and
-# prints these tables and the learned rates the text quotes.
+# `group_auc`, `group_auc_new`, `latent_r2`, final training loss, seconds.
+# To reproduce them, run `python tools/exercise_numbers.py` from the
+# repository root: it reruns every experiment below (about half an hour on
+# that loaded CPU) and prints these tables and the learned rates the text
+# quotes.
 #
 # One pattern runs through all of them. The learned *decay* rates come out
 # faster than the truth (-0.31 to -0.46 with the defaults, instead of -0.2),
