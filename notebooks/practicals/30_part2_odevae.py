@@ -188,7 +188,7 @@ plt.show()
 #   to beat, which uses later information than the model;
 # * **group AUC**: how well a learned ODE parameter separates the groups; it
 #   takes the best parameter and direction, so even with no group difference
-#   it lies above 0.5 (0.61 in Exercise 7);
+#   it lies above 0.5 (0.63 in Exercise 7);
 # * **latent $R^2$**: share of the true trajectories' variance explained
 #   after aligning order, sign, scale and shift. The shift is generous:
 #   $z' = Az$ fixes the equilibrium at 0, and the shift lets a path that
