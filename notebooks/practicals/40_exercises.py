@@ -466,10 +466,11 @@ else:
 # by far, separates the training groups (AUC 1.00, on new individuals 0.92
 # to 1.00) and follows the latent trajectories (R² 0.79 to 0.95). The
 # entries of the matrix, however, are **not** close to the truth: group 2's
-# $a_{21}$ is 2.5, 7.3 and 5.3 in three of the four runs, instead of 0. That is no failure of training
-# but of identifiability. With a full matrix, any invertible mixing $M$ of
-# the two latent dimensions turns $A$ into $M A M^{-1}$, fits the data
-# equally well, and the decoder undoes the mixing. Our alignment only undoes
+# $a_{21}$ is 2.5, 7.3 and 5.3 in three of the four runs, instead of 0.
+# That is no failure of training but of identifiability. With a full
+# matrix, any invertible mixing $M$ of the two latent dimensions turns $A$
+# into $M A M^{-1}$, fits the data equally well, and the decoder undoes the
+# mixing. Our alignment only undoes
 # order, sign, scale and shift, never a mixing, so the entries depend on an
 # arbitrary choice of coordinates.
 #
