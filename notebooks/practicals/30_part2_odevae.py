@@ -47,7 +47,6 @@ import time
 import matplotlib.pyplot as plt
 import pandas as pd
 import torch
-from torchdiffeq import odeint
 
 import helpers
 
