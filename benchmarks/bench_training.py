@@ -6,6 +6,7 @@ Run from the repository root:
     python benchmarks/bench_training.py                 # speed table (minutes)
     python benchmarks/bench_training.py --skip-original # without the slow one
     python benchmarks/bench_training.py --robustness --jobs 2   # both tables
+    python benchmarks/bench_training.py --skip-original --gpu   # CPU vs GPU
 
 The speed table trains, in one run on the same data (default cohort, seed 12,
 last visits held out): the defaults (fixed-step rk4 on every visit's own
@@ -159,6 +160,35 @@ def robustness(jobs: int, settings=tuple(SETTINGS)):
             )
 
 
+def cpu_vs_gpu(sizes=(100, 10_000), epochs=20):
+    """Training on the CPU and on a CUDA GPU, side by side (one start).
+
+    Colab may hand learners a GPU runtime; this says whether moving the model
+    there pays. Prints seconds per epoch and the held-out MSE of each run.
+    """
+    if not torch.cuda.is_available():
+        print("\nno CUDA GPU: CPU vs GPU comparison skipped")
+        return
+    print(f"\nGPU: {torch.cuda.get_device_name(0)}")
+    print("| individuals | device | s / epoch | held-out MSE |")
+    print("| ---: | --- | ---: | ---: |")
+    for n in sizes:
+        train_cohort, heldout = helpers.split_last_visit(
+            helpers.simulate_cohort(n=n, seed=12)
+        )
+        for device in ("cpu", "cuda"):
+            model = helpers.ODEVAE(train_cohort.p, train_cohort.q).to(device)
+            helpers.train(model, train_cohort, epochs=2, starts=1, progress=False)
+            model = helpers.ODEVAE(train_cohort.p, train_cohort.q).to(device)
+            start = time.perf_counter()
+            helpers.train(model, train_cohort, epochs=epochs, starts=1, progress=False)
+            if device == "cuda":
+                torch.cuda.synchronize()
+            per_epoch = (time.perf_counter() - start) / epochs
+            mse = helpers.evaluate(model, train_cohort, heldout)["heldout_mse"]
+            print(f"| {n} | {device} | {per_epoch:.4f} | {mse:.3f} |")
+
+
 def machine_reference():
     """Seconds for two fixed workloads, to compare machines and days."""
     start = time.perf_counter()
@@ -188,6 +218,8 @@ def main():
                         choices=list(SETTINGS), help="with --robustness")
     parser.add_argument("--jobs", type=int, default=1,
                         help="parallel training processes for --robustness")
+    parser.add_argument("--gpu", action="store_true",
+                        help="also compare seconds per epoch on the CPU and a GPU")
     args = parser.parse_args()
     print(
         f"python {platform.python_version()}, torch {torch.__version__}, "
@@ -198,6 +230,8 @@ def main():
         robustness(args.jobs, tuple(args.settings))
     else:
         comparison(args.skip_original)
+    if args.gpu:
+        cpu_vs_gpu()
     machine_reference()
 
 

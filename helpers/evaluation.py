@@ -151,14 +151,13 @@ def evaluate(model: ODEVAE, cohort: Cohort, heldout: dict) -> dict:
             f"got {type(model).__name__}"
         )
     ids, times, values = heldout["ids"], heldout["times"], heldout["values"]
-    device = model.param_scale.device
-    start, _ = model.encode(cohort.first_visits(ids).to(device))
-    params = model.ode_params(cohort.baseline[ids].to(device))
-    latent = model.solve(start, params, times.to(device))  # (m, zdim)
+    start, _ = model.encode(cohort.first_visits(ids))
+    params = model.ode_params(cohort.baseline[ids])
+    latent = model.solve(start, params, times.to(start))  # (m, zdim)
     predictions = model.decode(latent)[0].cpu()
     last_observed = torch.stack([cohort.xs[i][-1] for i in ids.tolist()])
 
-    params = model.ode_params(cohort.baseline.to(device)).cpu().double().numpy()
+    params = model.ode_params(cohort.baseline).cpu().double().numpy()
     is_group_2 = (cohort.groups == 2).numpy()
     per_param = [auc(params[:, k], is_group_2) for k in range(params.shape[1])]
     per_param = [max(a, 1.0 - a) for a in per_param]

@@ -309,6 +309,7 @@ class ODEVAE(VAE):
     def ode_params(self, baseline):
         """ODE parameters ``(n, n_ode_params)`` from baseline variables ``(n, q)``
         (or ``(n_ode_params,)`` from ``(q,)``)."""
+        baseline = torch.as_tensor(baseline).to(self.param_scale)
         hidden = torch.tanh(self.param_hidden(baseline))
         raw = torch.sigmoid(self.param_out(hidden)) - 0.5
         return self.param_scale * raw + self.param_shift
@@ -407,7 +408,7 @@ class ODEVAE(VAE):
         if bool((ts < 0).any()):
             raise ValueError(f"ts must be times >= 0, got {ts.tolist()}")
         start, _ = self.encode(x0)
-        params = self.ode_params(baseline.to(self.param_scale))
+        params = self.ode_params(baseline)
         n_times, n = len(ts), len(x0)
         rows = self.solve(  # one row per (time, individual): (T * B, zdim)
             start.repeat(n_times, 1), params.repeat(n_times, 1),

@@ -32,13 +32,10 @@ def _axes(ax, figsize=(5, 3.5)):
 
 
 def _axes_2x2(axes, figsize, **options):
-    """A new 2x2 grid of axes, or the caller's ``axes`` checked to be 2x2."""
+    """A new 2x2 grid of axes, or the caller's four ``axes`` as a 2x2 array."""
     if axes is None:
         return plt.subplots(2, 2, figsize=figsize, **options)
-    axes = np.asarray(axes, dtype=object)
-    if axes.size != 4:
-        raise ValueError(f"axes must be a 2x2 grid of axes, got {axes.size} axes")
-    axes = axes.reshape(2, 2)
+    axes = np.asarray(axes, dtype=object).reshape(2, 2)
     return axes[0, 0].figure, axes
 
 

@@ -289,7 +289,7 @@ def _true_dynamics_from(frame: pd.DataFrame, fallback: tuple) -> tuple:
 
 
 def _check_simulation_args(n, p, q, q_info, baseline, maxntps, t_start, t_end,
-                           sigma_var, sigma_ind, **_):  # fmt: skip
+                           sigma_var, sigma_ind, ode_params, u0):  # fmt: skip
     check_int("n", n, minimum=2)
     if check_int("p", p, minimum=2) % 2:
         raise ValueError(f"p must be even (half copy each state), got {p}")
@@ -307,6 +307,7 @@ def _check_simulation_args(n, p, q, q_info, baseline, maxntps, t_start, t_end,
         )
     check_float("sigma_var", sigma_var, minimum=0)
     check_float("sigma_ind", sigma_ind, minimum=0)
+    return _check_ode_params(ode_params), _check_u0(u0)
 
 
 def simulate_cohort(
@@ -355,8 +356,7 @@ def simulate_cohort(
         "sigma_var": sigma_var, "sigma_ind": sigma_ind,
         "ode_params": ode_params, "u0": u0,
     }  # fmt: skip
-    _check_simulation_args(**settings)
-    ode_params, u0 = _check_ode_params(ode_params), _check_u0(u0)
+    ode_params, u0 = _check_simulation_args(**settings)
     rng = np.random.default_rng(check_int("seed", seed, minimum=0))
     groups = np.full(n, 2, dtype=np.int64)
     groups[rng.permutation(n)[: n // 2]] = 1
@@ -418,8 +418,6 @@ def split_last_visit(cohort: Cohort):
         visit), ``times`` (float32 ``(m,)``) and ``values`` (float32 ``(m, p)``).
         All tensors are new copies that share no memory with ``cohort``.
     """
-    if not isinstance(cohort, Cohort):
-        raise ValueError(f"cohort must be a Cohort, got {type(cohort).__name__}")
     xs, ts, ids, times, values = [], [], [], [], []
     for i, (x, t) in enumerate(zip(cohort.xs, cohort.ts)):
         if len(t) >= 3:  # baseline + at least two follow-ups
