@@ -90,9 +90,7 @@ def resolve_settings(settings: dict) -> dict:
         )
     resolved.update(settings)
     # the explorer builds its controls from these values: check them all now
-    checked = [name for name, parameter
-               in inspect.signature(_check_simulation_args).parameters.items()
-               if parameter.kind is not parameter.VAR_KEYWORD]  # not its **_
+    checked = inspect.signature(_check_simulation_args).parameters
     data = _defaults_of(simulate_cohort, checked)
     data.update({name: resolved[name] for name in SIMULATION_SETTINGS if name in data})
     _check_simulation_args(**data)
