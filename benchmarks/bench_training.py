@@ -1,35 +1,66 @@
-"""Speed of ODE-VAE training: batched vs the original scheme vs the closed-form floor.
+"""ODE-VAE training: speed against the original scheme and the closed-form
+floor, and robustness over data seeds and starting weights.
 
 Run from the repository root:
 
-    python benchmarks/bench_training.py            # everything (about 2-3 minutes)
-    python benchmarks/bench_training.py --skip-original
+    python benchmarks/bench_training.py                 # speed table (minutes)
+    python benchmarks/bench_training.py --skip-original # without the slow one
+    python benchmarks/bench_training.py --robustness --jobs 2   # both tables
+    python benchmarks/bench_training.py --skip-original --gpu   # CPU vs GPU
 
-Prints three tables: (1) time to train with the default settings (every
-visit on its own clock), with one solve on the union of the visit times, with
-the original one-at-a-time scheme (batch size 1, full 0.1 grid, dopri5, 25
-epochs) and with the closed-form solution ``z(t) = exp(A t) z0`` instead of
-the ODE solver, all measured in this one run on the same data, with held-out
-errors, and whether the speed bar is met; (2) the default on three data seeds
-(the quality bar); (3) seconds per epoch for growing cohorts.
+The speed table trains, in one run on the same data (default cohort, seed 12,
+last visits held out): the defaults (fixed-step rk4 on every visit's own
+clock, three starts, 400 epochs); the same with the adaptive dopri5 solver;
+the same with the closed-form solution ``z(t) = exp(A t) z0`` instead of a
+solver (the floor); and the original workshop's scheme (one individual per
+update, dopri5 on the full 0.1 grid, 25 epochs, Adam 5e-4).
+
+``--robustness`` trains the defaults on 20 data seeds that played no part in
+choosing them (1000-1019, weight seed = data seed, as a new user would) and
+on ten weight seeds (0-9) for data seed 12, for the default cohort
+("trueparams"), for ``baseline="groupsonly"`` and for ``n_ode_params=4``,
+and prints one table per setting and block with the bar's verdict.
 """
 
 import argparse
+import os
 import platform
+import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import torch
+from torchdiffeq import odeint
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import helpers
+from helpers.simulation import grid_times
+
+ORIGINAL_GRID = torch.tensor(grid_times(0.0, 10.0), dtype=torch.float32)
 
 
-def timed_training(train_cohort, heldout, method="dopri5", **settings):
+class OriginalODEVAE(helpers.ODEVAE):
+    """The original workshop's solve: dopri5 on the full 0.1 grid, shared by
+    the batch (one individual per update), each visit read off the grid."""
+
+    def smooth_means(self, batch):
+        mean, logvar = self.encode(batch.x)
+        params = self.ode_params(batch.baseline)
+        path = odeint(
+            lambda t, z: self.dynamics(t, z, params), mean[batch.first_row],
+            ORIGINAL_GRID, rtol=self.rtol, atol=self.atol, method="dopri5",
+        )  # fmt: skip
+        on_grid = torch.round(batch.t / 0.1).long()
+        return mean, logvar, path[on_grid, batch.owner]
+
+
+def timed_training(train_cohort, heldout, model_class=helpers.ODEVAE,
+                   method="rk4", **settings):  # fmt: skip
     """Train a fresh ODE-VAE; return (seconds, scores)."""
-    model = helpers.ODEVAE(train_cohort.p, train_cohort.q, method=method)
+    model = model_class(train_cohort.p, train_cohort.q, method=method)
     start = time.perf_counter()
     helpers.train(model, train_cohort, progress=False, **settings)
     seconds = time.perf_counter() - start
@@ -42,83 +73,95 @@ def comparison(skip_original: bool):
         helpers.ODEVAE(train_cohort.p, train_cohort.q), train_cohort, epochs=3,
         progress=False,
     )  # fmt: skip
-    rows = [("default (per-visit clocks)", *timed_training(train_cohort, heldout))]
-    rows.append(
-        (
-            "union of visit times",
-            *timed_training(train_cohort, heldout, time_grid="union"),
-        )
-    )
-    rows.append(
-        (
-            "closed-form floor",
-            *timed_training(train_cohort, heldout, method="closed_form"),
-        )
-    )
+    rows = [
+        ("default (rk4, per-visit clocks, 3 starts)",
+         *timed_training(train_cohort, heldout)),
+        ("same with dopri5", *timed_training(train_cohort, heldout, method="dopri5")),
+        ("closed-form floor",
+         *timed_training(train_cohort, heldout, method="closed_form")),
+    ]  # fmt: skip
     if not skip_original:
-        original = dict(helpers.ORIGINAL_SETTINGS, time_grid="full")
         rows.append(
-            ("original scheme", *timed_training(train_cohort, heldout, **original))
-        )
+            ("original scheme (dopri5, full 0.1 grid)",
+             *timed_training(train_cohort, heldout, OriginalODEVAE, "dopri5",
+                             **helpers.ORIGINAL_SETTINGS))
+        )  # fmt: skip
     default_seconds = rows[0][1]
-    print(
-        f"{'setting':<28}{'seconds':>9}{'vs default':>12}"
-        f"{'heldout MSE':>13}{'LOCF MSE':>10}{'group AUC':>11}"
-    )
+    print("| setting | seconds | vs default | held-out MSE | LOCF MSE | group AUC |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
     for name, seconds, scores in rows:
         print(
-            f"{name:<28}{seconds:>9.2f}{seconds / default_seconds:>11.2f}x"
-            f"{scores['heldout_mse']:>13.3f}{scores['locf_mse']:>10.3f}"
-            f"{scores['group_auc']:>11.3f}"
+            f"| {name} | {seconds:.2f} | {seconds / default_seconds:.2f}x | "
+            f"{scores['heldout_mse']:.3f} | {scores['locf_mse']:.3f} | "
+            f"{scores['group_auc']:.3f} |"
         )
-    print(f"speed bar: default within 5 s: {default_seconds <= 5}", end="")
+    print(f"\nspeed bar: default within 5 s: {default_seconds <= 5}", end="")
+    floor = default_seconds / rows[2][1]
+    print(f"; default / closed-form floor = {floor:.2f}x", end="")
     if not skip_original:
         ratio = rows[-1][1] / default_seconds
         print(f"; original / default = {ratio:.1f}x (bar 15x): {ratio >= 15}", end="")
     print()
 
 
-def quality_bar(data_seeds=(12, 1, 2)):
-    """Default training on three data seeds: time and held-out scores."""
-    print(
-        f"\n{'data seed':>10}{'seconds':>9}{'heldout MSE':>13}{'LOCF MSE':>10}"
-        f"{'group AUC':>11}"
+SETTINGS = {
+    "trueparams": ({}, {}),
+    "groupsonly": ({"baseline": "groupsonly"}, {}),
+    "n_ode_params=4": ({}, {"n_ode_params": 4}),
+}
+
+
+def one_run(job):
+    """Default training of one (setting, data seed, weight seed): scores."""
+    name, data_seed, weight_seed = job
+    torch.set_num_threads(1)
+    data, model_options = SETTINGS[name]
+    cohort = helpers.simulate_cohort(seed=data_seed, **data)
+    train_cohort, heldout = helpers.split_last_visit(cohort)
+    model = helpers.ODEVAE(
+        train_cohort.p, train_cohort.q, seed=weight_seed, **model_options
     )
-    for seed in data_seeds:
-        cohort = helpers.simulate_cohort(seed=seed)
-        seconds, scores = timed_training(*helpers.split_last_visit(cohort))
-        print(
-            f"{seed:>10}{seconds:>9.2f}{scores['heldout_mse']:>13.3f}"
-            f"{scores['locf_mse']:>10.3f}{scores['group_auc']:>11.3f}"
-        )
+    start = time.perf_counter()
+    helpers.train(model, train_cohort, seed=weight_seed, progress=False)
+    seconds = time.perf_counter() - start
+    return job, seconds, helpers.evaluate(model, train_cohort, heldout)
 
 
-def seed_robustness(seeds=(0, 1, 2, 3, 2022, 42)):
-    """Default training from several starting weights (data seed 12)."""
-    train_cohort, heldout = helpers.split_last_visit(helpers.simulate_cohort(seed=12))
-    print(f"\n{'weights seed':>13}{'heldout MSE':>13}{'latent R2':>11}")
-    for seed in seeds:
-        model = helpers.ODEVAE(train_cohort.p, train_cohort.q, seed=seed)
-        helpers.train(model, train_cohort, seed=seed, progress=False)
-        scores = helpers.evaluate(model, train_cohort, heldout)
-        print(f"{seed:>13}{scores['heldout_mse']:>13.3f}{scores['latent_r2']:>11.3f}")
-
-
-def scaling(sizes=(100, 1_000, 10_000), epochs=2):
-    print(f"\n{'individuals':>12}{'updates/epoch':>15}{'s/epoch':>10}{'ms/indiv.':>11}")
-    for n in sizes:
-        cohort = helpers.simulate_cohort(n=n, seed=1)
-        model = helpers.ODEVAE(cohort.p, cohort.q)
-        helpers.train(model, cohort, epochs=1, progress=False)  # warm-up
-        start = time.perf_counter()
-        helpers.train(model, cohort, epochs=epochs, progress=False)
-        per_epoch = (time.perf_counter() - start) / epochs
-        updates = -(-n // 100)
-        print(f"{n:>12}{updates:>15}{per_epoch:>10.3f}{1e3 * per_epoch / n:>11.3f}")
+def robustness(jobs: int, settings=tuple(SETTINGS)):
+    blocks = {
+        "data seeds 1000-1019 (weight seed = data seed)":
+            [(d, d) for d in range(1000, 1020)],
+        "data seed 12, weight seeds 0-9": [(12, w) for w in range(10)],
+    }  # fmt: skip
+    work = [(name, d, w) for name in settings for runs in blocks.values()
+            for d, w in runs]  # fmt: skip
+    with ProcessPoolExecutor(jobs) as pool:
+        results = {job: (s, scores) for job, s, scores in pool.map(one_run, work)}
+    for name in settings:
+        for title, runs in blocks.items():
+            print(f"\n**{name}, {title}**\n")
+            print("| data seed | weight seed | seconds | held-out MSE | LOCF MSE "
+                  "| group AUC | latent R² |")  # fmt: skip
+            print("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+            mses, ok = [], []
+            for d, w in runs:
+                seconds, scores = results[(name, d, w)]
+                mse, locf, auc = (scores[k] for k in
+                                  ("heldout_mse", "locf_mse", "group_auc"))  # fmt: skip
+                mses.append(mse)
+                ok.append((mse <= 0.40, mse < locf, auc >= 0.99))
+                print(f"| {d} | {w} | {seconds:.1f} | {mse:.3f} | {locf:.3f} | "
+                      f"{auc:.3f} | {scores['latent_r2']:.3f} |")  # fmt: skip
+            print(
+                f"\nwithin 0.40: {sum(o[0] for o in ok)} of {len(ok)}; median "
+                f"{statistics.median(mses):.3f}; worst {max(mses):.3f}; better "
+                f"than LOCF: {sum(o[1] for o in ok)} of {len(ok)}; group AUC >= "
+                f"0.99: {sum(o[2] for o in ok)} of {len(ok)}"
+            )
 
 
 def cpu_vs_gpu(sizes=(100, 10_000), epochs=20):
-    """Default training on the CPU and on a CUDA GPU, side by side.
+    """Training on the CPU and on a CUDA GPU, side by side (one start).
 
     Colab may hand learners a GPU runtime; this says whether moving the model
     there pays. Prints seconds per epoch and the held-out MSE of each run.
@@ -127,31 +170,27 @@ def cpu_vs_gpu(sizes=(100, 10_000), epochs=20):
         print("\nno CUDA GPU: CPU vs GPU comparison skipped")
         return
     print(f"\nGPU: {torch.cuda.get_device_name(0)}")
-    print(f"{'individuals':>12}{'device':>8}{'s/epoch':>10}{'heldout MSE':>13}")
+    print("| individuals | device | s / epoch | held-out MSE |")
+    print("| ---: | --- | ---: | ---: |")
     for n in sizes:
         train_cohort, heldout = helpers.split_last_visit(
             helpers.simulate_cohort(n=n, seed=12)
         )
         for device in ("cpu", "cuda"):
             model = helpers.ODEVAE(train_cohort.p, train_cohort.q).to(device)
-            helpers.train(model, train_cohort, epochs=2, progress=False)  # warm-up
+            helpers.train(model, train_cohort, epochs=2, starts=1, progress=False)
             model = helpers.ODEVAE(train_cohort.p, train_cohort.q).to(device)
             start = time.perf_counter()
-            helpers.train(model, train_cohort, epochs=epochs, progress=False)
+            helpers.train(model, train_cohort, epochs=epochs, starts=1, progress=False)
             if device == "cuda":
                 torch.cuda.synchronize()
             per_epoch = (time.perf_counter() - start) / epochs
             mse = helpers.evaluate(model, train_cohort, heldout)["heldout_mse"]
-            print(f"{n:>12}{device:>8}{per_epoch:>10.4f}{mse:>13.3f}")
+            print(f"| {n} | {device} | {per_epoch:.4f} | {mse:.3f} |")
 
 
 def machine_reference():
-    """Seconds for two fixed workloads, to compare machines and days.
-
-    The shared machine's speed drifts from day to day by a factor of two or
-    three; these reference times move with it, so a table taken on a slow day
-    can be told apart from a regression in the code.
-    """
+    """Seconds for two fixed workloads, to compare machines and days."""
     start = time.perf_counter()
     total = 0
     for i in range(5_000_000):
@@ -164,43 +203,36 @@ def machine_reference():
     torch_seconds = time.perf_counter() - start
     print(
         f"machine reference: 5e6 Python additions {python_seconds:.2f} s, "
-        f"1e5 tiny torch ops {torch_seconds:.2f} s"
+        f"1e5 tiny torch ops {torch_seconds:.2f} s; load average "
+        f"{', '.join(f'{v:.1f}' for v in os.getloadavg())}"
     )
 
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--skip-original",
-        action="store_true",
-        help="leave out the slow original scheme (about 1-2 minutes)",
-    )
-    parser.add_argument(
-        "--seeds",
-        action="store_true",
-        help="also train from six starting weights (about 1 minute)",
-    )
-    parser.add_argument(
-        "--gpu",
-        action="store_true",
-        help="also compare seconds per epoch on the CPU and a CUDA GPU",
-    )
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--skip-original", action="store_true",
+                        help="leave out the slow original scheme")  # fmt: skip
+    parser.add_argument("--robustness", action="store_true",
+                        help="the two robustness tables instead of the speed table")
+    parser.add_argument("--settings", nargs="+", default=list(SETTINGS),
+                        choices=list(SETTINGS), help="with --robustness")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="parallel training processes for --robustness")
+    parser.add_argument("--gpu", action="store_true",
+                        help="also compare seconds per epoch on the CPU and a GPU")
     args = parser.parse_args()
-    torch.set_num_threads(args.threads)
     print(
         f"python {platform.python_version()}, torch {torch.__version__}, "
-        f"{platform.processor() or platform.machine()}, "
-        f"{torch.get_num_threads()} threads"
+        f"{platform.processor() or platform.machine()}"
     )
     machine_reference()
-    comparison(args.skip_original)
-    quality_bar()
-    scaling()
-    if args.seeds:
-        seed_robustness()
+    if args.robustness:
+        robustness(args.jobs, tuple(args.settings))
+    else:
+        comparison(args.skip_original)
     if args.gpu:
         cpu_vs_gpu()
+    machine_reference()
 
 
 if __name__ == "__main__":

@@ -7,7 +7,6 @@ Latent curves are aligned to the truth (sign, scale, shift, order) with
 function returns the figure and accepts an optional ``ax`` to draw into.
 """
 
-import numbers
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -17,7 +16,7 @@ from matplotlib import patheffects
 
 from .evaluation import Alignment, align_latent
 from .models import ODEVAE, VAE
-from .simulation import Cohort, grid_times
+from .simulation import Cohort
 
 COLORS = ("#1f77b4", "#ff7f0e")
 # a dark rim keeps a dotted truth visible on top of many thin fitted lines
@@ -33,29 +32,11 @@ def _axes(ax, figsize=(5, 3.5)):
 
 
 def _axes_2x2(axes, figsize, **options):
-    """A new 2x2 grid of axes, or the caller's ``axes`` checked to be 2x2."""
+    """A new 2x2 grid of axes, or the caller's four ``axes`` as a 2x2 array."""
     if axes is None:
         return plt.subplots(2, 2, figsize=figsize, **options)
-    axes = np.asarray(axes, dtype=object)
-    if axes.size != 4:
-        raise ValueError(f"axes must be a 2x2 grid of axes, got {axes.size} axes")
-    axes = axes.reshape(2, 2)
+    axes = np.asarray(axes, dtype=object).reshape(2, 2)
     return axes[0, 0].figure, axes
-
-
-def _grid(cohort: Cohort) -> torch.Tensor:
-    return torch.tensor(grid_times(0.0, round(cohort.t_end, 1)), dtype=torch.float32)
-
-
-def _check_individual(cohort: Cohort, individual) -> int:
-    is_index = isinstance(individual, numbers.Integral) and not isinstance(
-        individual, (bool, np.bool_)
-    )
-    if not is_index or not 0 <= individual < cohort.n:
-        raise ValueError(
-            f"individual must be an index 0..{cohort.n - 1}, got {individual!r}"
-        )
-    return int(individual)
 
 
 def plot_truth_and_data(cohort: Cohort, figsize=(10, 7), axes=None):
@@ -69,10 +50,8 @@ def plot_truth_and_data(cohort: Cohort, figsize=(10, 7), axes=None):
     Returns:
         The figure.
     """
-    if not isinstance(cohort, Cohort):
-        raise ValueError(f"cohort must be a Cohort, got {type(cohort).__name__}")
     figure, axes = _axes_2x2(axes, figsize, sharex=True, sharey=True)
-    times = _grid(cohort)
+    times = cohort.time_grid()
     half = cohort.p // 2
     for row, group in enumerate((1, 2)):
         truth = cohort.true_trajectory(group, times)
@@ -115,7 +94,7 @@ def plot_truth_and_data(cohort: Cohort, figsize=(10, 7), axes=None):
 def _draw_individual(ax, model, cohort, individual, alignment, legend=True):
     """Truth (dotted), fitted latent solution (solid) and encoder means (dots)."""
     group = int(cohort.groups[individual])
-    times = _grid(cohort)
+    times = cohort.time_grid()
     truth = cohort.true_trajectory(group, times)
     with torch.no_grad():
         visits = alignment.apply(model.encode(cohort.xs[individual])[0])
@@ -158,17 +137,7 @@ def _draw_individual(ax, model, cohort, individual, alignment, legend=True):
 
 
 def _alignment(model, cohort, alignment):
-    if not isinstance(model, VAE):
-        raise ValueError(
-            f"model must be a VAE or an ODEVAE, got {type(model).__name__}"
-        )
-    if alignment is None:
-        return align_latent(model, cohort)
-    if not isinstance(alignment, Alignment):
-        raise ValueError(
-            f"alignment must be an Alignment, got {type(alignment).__name__}"
-        )
-    return alignment
+    return align_latent(model, cohort) if alignment is None else alignment
 
 
 def plot_individual(
@@ -191,7 +160,6 @@ def plot_individual(
     Returns:
         The figure.
     """
-    individual = _check_individual(cohort, individual)
     alignment = _alignment(model, cohort, alignment)
     figure, ax = _axes(ax)
     _draw_individual(ax, model, cohort, individual, alignment)
@@ -219,9 +187,6 @@ def plot_training_panels(
     Returns:
         The figure.
     """
-    individuals = [_check_individual(cohort, i) for i in individuals]
-    if len(individuals) != 4:
-        raise ValueError(f"individuals must be four indices, got {individuals}")
     alignment = _alignment(model, cohort, None)
     figure, axes = _axes_2x2(axes, figsize, sharex=True)
     for k, (ax, individual) in enumerate(zip(axes.flat, individuals)):
@@ -252,20 +217,15 @@ def plot_group(
     Returns:
         The figure.
     """
-    if not isinstance(model, ODEVAE):
-        raise ValueError(f"model must be an ODEVAE, got {type(model).__name__}")
-    if group not in (1, 2):
-        raise ValueError(f"group must be 1 or 2, got {group!r}")
     members = (cohort.groups == group).nonzero().flatten()
-    if len(members) == 0:
-        raise ValueError(f"group {group} has no individuals in this cohort")
     alignment = _alignment(model, cohort, alignment)
     figure, ax = _axes(ax)
-    times = _grid(cohort)
+    times = cohort.time_grid()
     with torch.no_grad():
-        first_visits = torch.stack([cohort.xs[i][0] for i in members.tolist()])
         paths = alignment.apply(
-            model.latent_paths(first_visits, cohort.baseline[members], times)
+            model.latent_paths(
+                cohort.first_visits(members), cohort.baseline[members], times
+            )
         )
     truth = cohort.true_trajectory(group, times)
     for k in range(2):
@@ -295,11 +255,6 @@ def plot_losses(histories, ax=None, log_scale: bool = False):
     """
     if isinstance(histories, pd.DataFrame):
         histories = {"training loss": histories}
-    if not isinstance(histories, dict) or not all(
-        isinstance(h, pd.DataFrame) and {"epoch", "loss"} <= set(h.columns)
-        for h in histories.values()
-    ):
-        raise ValueError("histories must be a DataFrame from train, or a dict of them")
     figure, ax = _axes(ax)
     for label, history in histories.items():
         ax.plot(history["epoch"], history["loss"], "-", lw=1.8, label=label)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._checks import check_choice, check_float, check_int, check_tensor
+from ._checks import check_choice, check_float, check_int
 
 DT = 0.1  # spacing of the time grid on which visits happen
 BASELINE_STRATEGIES = ("trueparams", "groupsonly")
@@ -64,85 +64,29 @@ TRUE_U0_COLUMNS = ("true_u1_0", "true_u2_0")
 
 def _check_ode_params(value) -> tuple:
     """``value`` as ``((a11, a12, a21, a22), (a11, a12, a21, a22))`` of floats."""
-    message = (
-        "ode_params must be two rows (a11, a12, a21, a22) of finite numbers, one "
-        f"per group, got {value!r}"
-    )
-    try:
-        rows = [tuple(row) for row in value]
-    except TypeError:
-        raise ValueError(message) from None
+    rows = tuple(tuple(check_float("ode_params", a) for a in row) for row in value)
     if len(rows) != 2 or any(len(row) != 4 for row in rows):
-        raise ValueError(message)
-    try:
-        return tuple(tuple(check_float("ode_params", a) for a in row) for row in rows)
-    except ValueError:
-        raise ValueError(message) from None
+        raise ValueError(
+            "ode_params must be two rows (a11, a12, a21, a22), one per group, "
+            f"got {value!r}"
+        )
+    return rows
 
 
 def _check_u0(value) -> tuple:
     """``value`` as ``(u1, u2)`` of floats."""
-    message = f"u0 must be two finite numbers (u1, u2), got {value!r}"
-    try:
-        entries = tuple(value)
-    except TypeError:
-        raise ValueError(message) from None
+    entries = tuple(check_float("u0", u) for u in value)
     if len(entries) != 2:
-        raise ValueError(message)
-    try:
-        return tuple(check_float("u0", u) for u in entries)
-    except ValueError:
-        raise ValueError(message) from None
-
-
-def _real_tensor(name: str, value, shape: tuple) -> torch.Tensor:
-    """``value`` (tensor, array or nested list) as a float32 tensor of ``shape``."""
-    try:
-        tensor = torch.as_tensor(value)
-    except (TypeError, ValueError, RuntimeError):
-        raise ValueError(
-            f"{name} must be a tensor or array of real numbers, got "
-            f"{type(value).__name__}"
-        ) from None
-    if tensor.is_complex() or tensor.dtype == torch.bool:
-        raise ValueError(
-            f"{name} must hold real numbers, got a tensor of dtype {tensor.dtype}"
-        )
-    return check_tensor(name, tensor, shape).float()
-
-
-def _show(tensor: torch.Tensor) -> str:
-    """A short description of a tensor's values for error messages."""
-    if tensor.numel() <= 8:
-        return repr(tensor.tolist())
-    return f"shape {tuple(tensor.shape)} with values {sorted(set(tensor.tolist()))[:8]}"
-
-
-def _check_groups(value, n: int) -> torch.Tensor:
-    """``value`` as an int64 tensor ``(n,)`` of 1s and 2s."""
-    allowed = f"one whole number, 1 or 2, per individual (shape ({n},))"
-    try:
-        groups = torch.as_tensor(value)
-    except (TypeError, ValueError, RuntimeError):
-        raise ValueError(f"groups must hold {allowed}, got {value!r}") from None
-    if groups.is_complex() or groups.dtype == torch.bool:
-        raise ValueError(f"groups must hold {allowed}, got dtype {groups.dtype}")
-    if groups.is_floating_point() and not bool(
-        (torch.isfinite(groups) & (groups == groups.round())).all()
-    ):
-        raise ValueError(f"groups must hold {allowed}, got {_show(groups)}")
-    groups = groups.to(torch.int64)
-    if groups.shape != (n,) or not bool(((groups == 1) | (groups == 2)).all()):
-        raise ValueError(f"groups must hold {allowed}, got {_show(groups)}")
-    return groups
+        raise ValueError(f"u0 must be two numbers (u1, u2), got {value!r}")
+    return entries
 
 
 @dataclass
 class Cohort:
     """A cohort of individuals with irregular visits.
 
-    The constructor checks and converts its arguments (numpy arrays and nested
-    lists are accepted for the tensors) and never modifies the caller's lists.
+    The constructor converts its arguments (numpy arrays and nested lists
+    are accepted for the tensors) and never modifies the caller's lists.
 
     Attributes:
         xs: list of ``n`` float32 tensors ``(n_visits_i, p)``; row 0 is the
@@ -164,38 +108,10 @@ class Cohort:
     settings: dict = field(default_factory=dict)
 
     def __post_init__(self):
-        for name in ("xs", "ts"):
-            value = getattr(self, name)
-            if not isinstance(value, (list, tuple)):
-                raise ValueError(
-                    f"{name} must be a list with one tensor per individual, got "
-                    f"{type(value).__name__}"
-                )
-        n = len(self.xs)
-        if n < 1 or len(self.ts) != n:
-            raise ValueError(
-                f"xs and ts must be non-empty lists of equal length, got {n} and "
-                f"{len(self.ts)}"
-            )
-        if not isinstance(self.settings, dict):
-            raise ValueError(
-                f"settings must be a dict, got {type(self.settings).__name__}"
-            )
-        xs, ts, p = [], [], None
-        for i, (x, t) in enumerate(zip(self.xs, self.ts)):
-            x = _real_tensor(f"xs[{i}]", x, (None, p))
-            t = _real_tensor(f"ts[{i}]", t, (x.shape[0],))
-            p = x.shape[1]
-            if x.shape[0] < 1 or t[0] != 0 or bool((t[1:] < t[:-1]).any()):
-                raise ValueError(
-                    f"ts[{i}] must start with the baseline visit at 0.0 and be "
-                    f"sorted, got {t.tolist()}"
-                )
-            xs.append(x)
-            ts.append(t)
-        self.xs, self.ts = xs, ts
-        self.baseline = _real_tensor("baseline", self.baseline, (n, None))
-        self.groups = _check_groups(self.groups, n)
+        self.xs = [torch.as_tensor(x, dtype=torch.float32) for x in self.xs]
+        self.ts = [torch.as_tensor(t, dtype=torch.float32) for t in self.ts]
+        self.baseline = torch.as_tensor(self.baseline, dtype=torch.float32)
+        self.groups = torch.as_tensor(self.groups).to(torch.int64)
         self.ode_params = _check_ode_params(self.ode_params)
         self.u0 = _check_u0(self.u0)
         self.settings = dict(self.settings)
@@ -219,6 +135,15 @@ class Cohort:
     def t_end(self) -> float:
         """The latest visit time in the cohort."""
         return max(float(t[-1]) for t in self.ts)
+
+    def time_grid(self) -> torch.Tensor:
+        """The 0.1 grid from 0 to the latest visit, float32 ``(T,)`` (for plots)."""
+        return torch.tensor(grid_times(0.0, round(self.t_end, 1)), dtype=torch.float32)
+
+    def first_visits(self, ids=None) -> torch.Tensor:
+        """Baseline visits ``(B, p)`` of the individuals ``ids`` (default all)."""
+        ids = range(self.n) if ids is None else ids
+        return torch.stack([self.xs[int(i)][0] for i in ids])
 
     def true_trajectory(self, group: int, ts) -> torch.Tensor:
         """True latent state ``(u1, u2)`` of a group at the given times.
@@ -308,14 +233,6 @@ class Cohort:
         Returns:
             The cohort, individuals ordered by ``id``, visits by ``visit``.
         """
-        if not isinstance(frame, pd.DataFrame):
-            raise ValueError(
-                f"frame must be a pandas DataFrame, got {type(frame).__name__}"
-            )
-        ode_params, u0 = _check_ode_params(ode_params), _check_u0(u0)
-        if not frame.columns.is_unique:
-            duplicated = sorted(set(frame.columns[frame.columns.duplicated()]))
-            raise ValueError(f"frame has repeated columns {duplicated}")
         names = [c for c in frame.columns if isinstance(c, str)]
         x_cols = sorted(
             (c for c in names if c[:1] == "x" and c[1:].isdigit()),
@@ -331,63 +248,18 @@ class Cohort:
                 "frame must have columns id, group, visit, time, x1..xp and "
                 f"b1..bq; missing {sorted(missing) or ['x1..xp']}"
             )
-        true_cols = []
-        for block in (TRUE_PARAM_COLUMNS, TRUE_U0_COLUMNS):
-            present = [c for c in block if c in names]
-            if present and len(present) < len(block):
-                raise ValueError(
-                    f"frame must have all or none of the columns {list(block)}, "
-                    f"got only {present}"
-                )
-            true_cols += present
-        if frame.empty:
-            raise ValueError("frame must have at least one row (visit), got none")
-        numeric = ["id", "group", "visit", "time", *x_cols, *b_cols, *true_cols]
-        for column in numeric:
+        for column in ["id", "group", "visit", "time", *x_cols, *b_cols]:
             values = frame[column]
-            if not pd.api.types.is_numeric_dtype(values) or (
-                pd.api.types.is_bool_dtype(values)
-            ):
+            if not pd.api.types.is_numeric_dtype(values) or values.isna().any():
                 raise ValueError(
-                    f"frame column {column!r} must hold numbers, got dtype "
-                    f"{values.dtype}"
-                )
-            if values.isna().any():
-                row = int(np.flatnonzero(values.isna().to_numpy())[0])
-                raise ValueError(
-                    f"frame column {column!r} must not have missing (NaN) values, "
-                    f"got one in row {row}"
-                )
-        for column in ("id", "group", "visit"):
-            values = frame[column].to_numpy(np.float64)
-            bad = ~np.isfinite(values) | (values != np.round(values))
-            if bad.any():
-                raise ValueError(
-                    f"frame column {column!r} must hold whole numbers, got "
-                    f"{float(values[bad][0])!r}"
+                    f"frame column {column!r} must hold numbers and no missing "
+                    f"(NaN) values, got dtype {values.dtype} and "
+                    f"{values.isna().sum()} NaN"
                 )
         if not frame["group"].isin([1, 2]).all():
             values = sorted(set(frame["group"].tolist()))
-            raise ValueError(
-                f"frame column 'group' must be 1 or 2 on every row, got {values}"
-            )
-        repeated = frame.duplicated(["id", "visit"])
-        if repeated.any():
-            row = frame[repeated].iloc[0]
-            raise ValueError(
-                f"frame must have distinct visit numbers within an individual, got "
-                f"visit {int(row['visit'])} twice for id {int(row['id'])}"
-            )
-        per_id = ["group", *b_cols]  # the true_* columns are checked by group
-        counts = frame.groupby("id", sort=True)[per_id].nunique()
-        for column in per_id:
-            if (counts[column] > 1).any():
-                bad_id = counts.index[(counts[column] > 1).to_numpy()][0]
-                raise ValueError(
-                    f"frame column {column!r} must be the same on all rows of an "
-                    f"individual, got different values for id {int(bad_id)}"
-                )
-        if true_cols:
+            raise ValueError(f"frame column 'group' must be 1 or 2, got {values}")
+        if all(c in names for c in TRUE_PARAM_COLUMNS + TRUE_U0_COLUMNS):
             ode_params, u0 = _true_dynamics_from(frame, ode_params)
 
         frame = frame.sort_values(["id", "visit"], kind="stable")
@@ -408,65 +280,34 @@ class Cohort:
 
 
 def _true_dynamics_from(frame: pd.DataFrame, fallback: tuple) -> tuple:
-    """``(ode_params, u0)`` from the ``true_*`` columns of a checked frame."""
+    """``(ode_params, u0)`` from the ``true_*`` columns of a frame: the first
+    row of each group (``fallback`` for a group with no rows)."""
     rows = list(fallback)
     for group, block in frame.groupby("group", sort=True):
-        values = block[list(TRUE_PARAM_COLUMNS)].drop_duplicates()
-        if len(values) > 1:
-            raise ValueError(
-                f"frame columns {list(TRUE_PARAM_COLUMNS)} must be the same on all "
-                f"rows of a group, got {len(values)} different rows in group "
-                f"{int(group)}"
-            )
-        rows[int(group) - 1] = tuple(float(a) for a in values.iloc[0])
-    values = frame[list(TRUE_U0_COLUMNS)].drop_duplicates()
-    if len(values) > 1:
-        raise ValueError(
-            f"frame columns {list(TRUE_U0_COLUMNS)} must be the same on all rows, "
-            f"got {len(values)} different rows"
-        )
-    return _check_ode_params(rows), _check_u0(values.iloc[0].tolist())
+        rows[int(group) - 1] = tuple(block[list(TRUE_PARAM_COLUMNS)].iloc[0])
+    return rows, tuple(frame[list(TRUE_U0_COLUMNS)].iloc[0])
 
 
-def _check_simulation_args(
-    n,
-    p,
-    q,
-    q_info,
-    baseline,
-    maxntps,
-    t_start,
-    t_end,
-    sigma_var,
-    sigma_ind,
-    ode_params,
-    u0,
-):
+def _check_simulation_args(n, p, q, q_info, baseline, maxntps, t_start, t_end,
+                           sigma_var, sigma_ind, ode_params, u0):  # fmt: skip
     check_int("n", n, minimum=2)
-    check_int("p", p, minimum=2)
-    if p % 2:
-        raise ValueError(
-            f"p must be even (half the variables copy each state), got {p}"
-        )
+    if check_int("p", p, minimum=2) % 2:
+        raise ValueError(f"p must be even (half copy each state), got {p}")
     check_int("q", q, minimum=0)
-    check_int("q_info", q_info, minimum=0)
-    if q_info > q or q_info % 2:
+    if check_int("q_info", q_info, minimum=0) > q or q_info % 2:
         raise ValueError(f"q_info must be even and at most q={q}, got {q_info}")
     check_choice("baseline", baseline, BASELINE_STRATEGIES)
     check_int("maxntps", maxntps, minimum=1)
-    check_float("t_start", t_start, minimum=0, strict=True)
-    check_float("t_end", t_end)
-    for name, value in (("t_start", t_start), ("t_end", t_end)):
-        if abs(value / DT - round(value / DT)) > 1e-6:
-            raise ValueError(f"{name} must be a multiple of {DT}, got {value}")
-    if t_start >= t_end:
+    grid = (check_float("t_start", t_start, minimum=0, strict=True) / DT,
+            check_float("t_end", t_end) / DT)  # fmt: skip
+    if t_start >= t_end or max(abs(g - round(g)) for g in grid) > 1e-6:
         raise ValueError(
-            f"t_start must be smaller than t_end, got {t_start} >= {t_end}"
+            f"t_start and t_end must be multiples of {DT} with t_start < t_end, "
+            f"got {t_start} and {t_end}"
         )
     check_float("sigma_var", sigma_var, minimum=0)
     check_float("sigma_ind", sigma_ind, minimum=0)
-    _check_ode_params(ode_params)
-    _check_u0(u0)
+    return _check_ode_params(ode_params), _check_u0(u0)
 
 
 def simulate_cohort(
@@ -515,8 +356,7 @@ def simulate_cohort(
         "sigma_var": sigma_var, "sigma_ind": sigma_ind,
         "ode_params": ode_params, "u0": u0,
     }  # fmt: skip
-    _check_simulation_args(**settings)
-    ode_params, u0 = _check_ode_params(ode_params), _check_u0(u0)
+    ode_params, u0 = _check_simulation_args(**settings)
     rng = np.random.default_rng(check_int("seed", seed, minimum=0))
     groups = np.full(n, 2, dtype=np.int64)
     groups[rng.permutation(n)[: n // 2]] = 1
@@ -578,8 +418,6 @@ def split_last_visit(cohort: Cohort):
         visit), ``times`` (float32 ``(m,)``) and ``values`` (float32 ``(m, p)``).
         All tensors are new copies that share no memory with ``cohort``.
     """
-    if not isinstance(cohort, Cohort):
-        raise ValueError(f"cohort must be a Cohort, got {type(cohort).__name__}")
     xs, ts, ids, times, values = [], [], [], [], []
     for i, (x, t) in enumerate(zip(cohort.xs, cohort.ts)):
         if len(t) >= 3:  # baseline + at least two follow-ups

@@ -9,8 +9,6 @@ import torch
 import helpers
 from helpers import ODEVAE, VAE, make_batch
 
-QUALITY_SEEDS = (12, 1, 2)
-
 
 @pytest.fixture(scope="module")
 def small():
@@ -38,7 +36,8 @@ def test_history_and_callback(small):
 def test_same_seed_same_trained_weights(small):
     models = [ODEVAE(small.p, small.q, seed=2) for _ in range(3)]
     for model, seed in zip(models, (5, 5, 6)):
-        helpers.train(model, small, epochs=3, batch_size=3, seed=seed, progress=False)
+        helpers.train(model, small, epochs=4, starts=2, batch_size=3, seed=seed,
+                      progress=False)  # fmt: skip
     same = zip(models[0].parameters(), models[1].parameters())
     assert all(torch.equal(a, b) for a, b in same)
     assert not torch.equal(models[0].encoder.weight, models[2].encoder.weight)
@@ -52,8 +51,7 @@ def test_batch_size_one_is_the_original_one_at_a_time_scheme(small):
     generator = torch.Generator().manual_seed(3)
     for _ in range(2):
         for i in range(small.n):
-            batch = make_batch(small, [i], per_visit=True)
-            loss = by_hand.loss(batch, generator=generator)
+            loss = by_hand.loss(make_batch(small, [i]), generator=generator)
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
@@ -62,12 +60,24 @@ def test_batch_size_one_is_the_original_one_at_a_time_scheme(small):
     assert helpers.ORIGINAL_SETTINGS["batch_size"] == 1
 
 
-def test_vae_trains_and_full_grid_option_runs(small):
+def test_a_poor_start_is_dropped_for_a_better_one(small):
+    """Starting weights that saturate the decoder give a far higher loss; with
+    two starts the fresh one is kept, and the history is the kept run's."""
+    losses = {}
+    for starts in (1, 2):
+        model = ODEVAE(small.p, small.q, seed=1)
+        with torch.no_grad():
+            model.decoder_logvar.bias.fill_(-12.0)  # tiny variances: huge loss
+        history = helpers.train(model, small, epochs=8, starts=starts, seed=4,
+                                progress=False)  # fmt: skip
+        losses[starts] = history["loss"]
+    assert losses[2].iloc[0] < losses[1].iloc[0] / 10
+    assert model.decoder_logvar.bias.abs().max() < 1.0  # the fresh weights
+
+
+def test_vae_trains(small):
     history = helpers.train(VAE(small.p), small, epochs=5, progress=False)
     assert history["loss"].iloc[-1] < history["loss"].iloc[0]
-    helpers.train(
-        ODEVAE(small.p, small.q), small, epochs=1, time_grid="full", progress=False
-    )
 
 
 def test_nan_loss_stops_with_advice(small):
@@ -79,12 +89,27 @@ def test_nan_loss_stops_with_advice(small):
         helpers.train(model, small, epochs=2, progress=False)
 
 
-def test_runaway_learning_rate_stops_the_solver_with_advice(small):
-    """A huge lr makes the latent system stiff: the solver gives up after
-    helpers.models.MAX_SOLVER_STEPS steps instead of creeping on for minutes."""
-    model = ODEVAE(small.p, small.q)
+@pytest.mark.parametrize("method", ["dopri5", "rk4"])
+def test_runaway_learning_rate_stops_with_advice(small, method):
+    """A huge lr makes the latent system stiff: the adaptive solver gives up
+    after helpers.models.MAX_SOLVER_STEPS steps instead of creeping on for
+    minutes, and the fixed-step one ends in a NaN loss."""
+    model = ODEVAE(small.p, small.q, method=method)
     with pytest.raises(FloatingPointError, match="lower the learning rate"):
         helpers.train(model, small, epochs=5, lr=1e6, progress=False)
+
+
+def broken_callback(model, epoch):
+    return model.lost_attribute  # the learner's typo
+
+
+def test_an_error_in_a_learners_callback_surfaces_with_their_line(small):
+    with pytest.raises(AttributeError) as raised:
+        helpers.train(ODEVAE(small.p, small.q), small, epochs=2, every=1,
+                      callback=broken_callback, progress=False)  # fmt: skip
+    line = broken_callback.__code__.co_firstlineno + 1
+    assert any(entry.name == "broken_callback" and entry.lineno + 1 == line
+               for entry in raised.traceback)  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -93,16 +118,13 @@ def test_runaway_learning_rate_stops_the_solver_with_advice(small):
         ({"epochs": 0}, "epochs must be"),
         ({"lr": -1.0}, "lr must be"),
         ({"batch_size": 0}, "batch_size must be"),
-        ({"time_grid": "daily"}, "time_grid must be one of"),
+        ({"starts": 0}, "starts must be"),
         ({"schedule": "step"}, "schedule must be one of"),
         ({"every": 0}, "every must be"),
-        ({"betas": (0.9, 1.5)}, "betas must be"),
-        ({"betas": 0.9}, "betas must be"),
         ({"lr": "0.01"}, "lr must be a number"),
         ({"epochs": 2.5}, "epochs must be"),
-        ({"shuffle": "no"}, "shuffle must be True or False"),
+        ({"seed": -1}, "seed must be"),
         ({"callback": "plot"}, "callback must be a function"),
-        ({"callback": lambda model: None}, "callback must be a function"),
     ],
 )
 def test_bad_training_arguments(small, kwargs, message):
@@ -120,41 +142,30 @@ def test_numpy_integers_are_accepted(small):
     assert len(history) == 2
 
 
-def test_nan_put_into_the_data_later_is_caught_before_training(small):
-    broken = small.subset(range(small.n))
-    broken.xs[3] = broken.xs[3].clone()
-    broken.xs[3][1, 2] = float("nan")
-    with pytest.raises(ValueError, match=r"individual 3 .* contain NaN"):
-        helpers.train(ODEVAE(small.p, small.q), broken, progress=False)
-
-
-def test_original_scheme_on_per_visit_clocks_matches_the_union_solve(small):
-    """ORIGINAL_SETTINGS solve per visit; solving each person on the union of
-    their own visit times (the original's way) gives the same weights, up to
-    the solver's tolerance."""
-    per_visit, union = ODEVAE(small.p, small.q), ODEVAE(small.p, small.q)
-    original = dict(helpers.ORIGINAL_SETTINGS, epochs=2, progress=False)
-    helpers.train(per_visit, small, seed=3, **original)
-    helpers.train(union, small, seed=3, **dict(original, time_grid="union"))
-    for a, b in zip(per_visit.parameters(), union.parameters()):
-        assert torch.allclose(a, b, atol=1e-4)
-
-
 def test_model_and_data_must_fit(small):
-    with pytest.raises(ValueError, match="expects p=4"):
+    with pytest.raises(ValueError, match="built for p=4"):
         helpers.train(VAE(4), small, progress=False)
     with pytest.raises(ValueError, match="q=3"):
         helpers.train(ODEVAE(small.p, 3), small, progress=False)
     with pytest.raises(ValueError, match="cohort must be a Cohort"):
         helpers.train(VAE(small.p), [small.xs], progress=False)
+    with pytest.raises(ValueError, match="model must be a VAE or an ODEVAE"):
+        helpers.train(torch.nn.Linear(2, 2), small, progress=False)
 
 
-@pytest.mark.parametrize("seed", QUALITY_SEEDS)
-def test_quality_bar_with_default_settings(seed):
+# Seeds that played no part in choosing the defaults (tuned on data seeds
+# 101-112 with weight seed = data seed): three data seeds with weight seed 0,
+# and two more weight seeds on data seed 12.
+QUALITY_RUNS = [(12, 0), (1, 0), (2, 0), (12, 1), (12, 2)]
+
+
+@pytest.mark.parametrize(("data_seed", "weight_seed"), QUALITY_RUNS)
+def test_quality_bar_with_default_settings(data_seed, weight_seed):
     """Default training beats carrying the last observation forward by far."""
-    train_cohort, heldout = helpers.split_last_visit(helpers.simulate_cohort(seed=seed))
-    model = ODEVAE(train_cohort.p, train_cohort.q)
-    helpers.train(model, train_cohort, progress=False)
+    cohort = helpers.simulate_cohort(seed=data_seed)
+    train_cohort, heldout = helpers.split_last_visit(cohort)
+    model = ODEVAE(train_cohort.p, train_cohort.q, seed=weight_seed)
+    helpers.train(model, train_cohort, seed=weight_seed, progress=False)
     scores = helpers.evaluate(model, train_cohort, heldout)
     assert scores["heldout_mse"] <= 0.40
     assert scores["group_auc"] >= 0.99

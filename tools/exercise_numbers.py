@@ -12,7 +12,7 @@ start-up costs.
 
 Run from the repository root:
 
-    python tools/exercise_numbers.py    # about 5 minutes on a busy two-core CPU
+    python tools/exercise_numbers.py    # 14 min on a loaded 2-core CPU, 3 min CPU
 
 Training is chaotic: other versions of torch, or other machines, give
 slightly different numbers.
@@ -36,7 +36,7 @@ from helpers.widgets import (
     run_experiment,
 )
 
-GENTLE = {"lr": 0.02, "epochs": 400}
+GENTLE = {"lr": 0.02}
 _results = {}
 
 

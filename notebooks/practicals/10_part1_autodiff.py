@@ -3,10 +3,9 @@
 #
 # Automatic differentiation (autodiff) is neither symbolic algebra nor a
 # numerical approximation. While your code runs, PyTorch records every
-# elementary operation (add, multiply, exp, ...) and how its result depends on
-# its inputs. Asking for a gradient then walks this record backwards and
-# combines the local derivatives with the chain rule. The result is the exact
-# derivative of the program that ran, up to floating-point rounding.
+# elementary operation; asking for a gradient walks this record backwards,
+# combining local derivatives by the chain rule. The result is the exact
+# derivative of the program that ran, up to rounding.
 #
 # ![Differentiable programming in one picture](pictures/diffprog_overview.png)
 
@@ -20,7 +19,7 @@ from torchdiffeq import odeint
 
 import helpers
 
-SEED = 2022  # Part I's seed: the random starting values in section 4
+SEED = 2022  # Part I's seed: simulated patients, random starting values
 
 # %% [markdown]
 # ## 1. A first derivative
@@ -43,10 +42,8 @@ print(f"f'(3) = {x.grad.item():g}")
 assert value.item() == 11 and x.grad.item() == 10
 
 # %% [markdown]
-# `.backward()` accumulates into `.grad`, which is handy for training loops
-# but easy to trip over. `torch.autograd.grad` returns the derivative instead,
-# much like `gradient(f, x)` in Julia's Zygote. We wrap it in a small function
-# and compare with $2x + 4$ at a few points (in double precision, `float64`).
+# `.backward()` adds into `.grad`; `torch.autograd.grad` returns the
+# derivative instead. We wrap it and compare with $2x + 4$ (in `float64`).
 
 # %%
 def derivative(fn, at):
@@ -64,10 +61,9 @@ for at in (-2.0, 0.0, 3.0, 10.0):
 # %% [markdown]
 # ## 2. Derivatives through loops, branches and recursion
 #
-# Because autodiff follows the operations that actually ran, a model can be any
-# program: with `for` loops, `if` branches, or functions that call themselves.
-# Here is $x^n$ written twice, once as a loop and once as a recursion. At
-# $x = 5$, $n = 3$ both must give $5^3 = 125$ and $3 \cdot 5^2 = 75$.
+# Autodiff follows the operations that actually ran, so a model can be any
+# program with loops, branches or recursion. Here is $x^n$ as a loop and as a
+# recursion; at $x = 5$, $n = 3$ both must give $125$ and $3 \cdot 5^2 = 75$.
 
 # %%
 def power_loop(x, n):
@@ -90,24 +86,80 @@ for name, power in (("loop", power_loop), ("recursion", power_recursive)):
     assert value == 125 and slope == 75
 
 # %% [markdown]
-# The exponent `n` decides how many multiplications run; autodiff never needs
-# to know that, it simply differentiates the three multiplications that took
-# place. (The derivative with respect to `n` itself does not exist: `n` only
-# counts loop turns.)
+# Autodiff simply differentiates the three multiplications that took place.
 #
-# ## 3. Checking a gradient with finite differences
+# ## 3. Your turn: a gradient a statistician knows
 #
-# How do we know the derivatives are right? A classical check is the central
-# finite difference
+# Logistic regression: outcomes $y_i \in \{0, 1\}$, covariates $x_i$ (rows
+# of $X$, first column 1), $P(y_i = 1) = p_i = \operatorname{sigmoid}(x_i^\top
+# \beta)$. With $\eta = X\beta$ the log-likelihood is
+#
+# $$\ell(\beta) = \sum_i \big(y_i \eta_i - \log(1 + e^{\eta_i})\big),$$
+#
+# and its gradient, the score, is $X^\top (y - p)$. **Your turn:** complete
+# `log_likelihood_gradient` so that it returns $\nabla \ell(\beta)$ computed
+# by autodiff (write $\ell$, then call `torch.autograd.grad`); do not type the
+# score formula. `torch.nn.functional.softplus(eta)` is $\log(1 + e^\eta)$.
+
+# %%
+patients = torch.Generator().manual_seed(SEED)
+X = torch.cat([torch.ones(30, 1, dtype=torch.float64),  # intercept column
+               torch.randn(30, 2, generator=patients, dtype=torch.float64)], dim=1)
+y = torch.bernoulli(torch.full((30,), 0.5, dtype=torch.float64), generator=patients)
+beta = torch.tensor([0.3, -1.0, 2.0], dtype=torch.float64)
+
+
+# %%
+# Your turn: replace the `...` with your code
+def log_likelihood_gradient(beta, X, y):
+    # gradient (k,) of the logistic log-likelihood at beta (k,), by autodiff
+    ...
+
+
+# %%
+# Check: your autodiff gradient against the score X^T (y - p)
+answer = log_likelihood_gradient(beta, X, y)
+score = X.T @ (y - torch.sigmoid(X @ beta))
+if answer is None:
+    verdict = "Not yet: log_likelihood_gradient returns None; complete it above."
+elif not torch.is_tensor(answer) or answer.shape != score.shape:
+    verdict = f"Wrong: expected a tensor of shape {tuple(score.shape)}, got {answer!r}"
+elif torch.allclose(answer.double(), score):
+    verdict = "Right: autodiff of the log-likelihood gives the score X^T (y - p)."
+elif torch.allclose(answer.double(), -score):
+    verdict = "Wrong sign: differentiate the log-likelihood, not its negative."
+else:
+    verdict = f"Wrong: got {answer.tolist()}, the score is {score.tolist()}."
+print(verdict)
+
+# %% [markdown]
+# <details>
+# <summary><b>Solution</b> (open after trying)</summary>
+#
+# ```python
+# def log_likelihood_gradient(beta, X, y):
+#     beta = beta.detach().clone().requires_grad_(True)
+#     eta = X @ beta
+#     log_likelihood = (y * eta - torch.nn.functional.softplus(eta)).sum()
+#     (gradient,) = torch.autograd.grad(log_likelihood, beta)
+#     return gradient
+# ```
+#
+# Autodiff never saw the score formula, yet it returns it exactly: the same
+# machinery will differentiate models with no formula in any textbook.
+# </details>
+
+# %% [markdown]
+# ## 4. Checking a gradient with finite differences
+#
+# For models without a known score, a classical check is the central finite
+# difference
 #
 # $$\frac{\partial L}{\partial \theta_k} \approx
 #   \frac{L(\theta + h e_k) - L(\theta - h e_k)}{2h},$$
 #
-# where $e_k$ is the $k$-th unit vector. Its error shrinks like $h^2$, until
-# $h$ is so small that rounding errors in the subtraction take over. We write
-# it for a vector of parameters, so that we can reuse it for the ODE below,
-# and always use `float64`: in `float32` rounding spoils the check much
-# earlier.
+# with $e_k$ the $k$-th unit vector. We write it for a vector of parameters,
+# in `float64` (in `float32` rounding spoils it much earlier).
 
 # %%
 def central_difference_gradient(loss_fn, theta, h):
@@ -136,31 +188,27 @@ print(pd.DataFrame(rows).to_string(
     formatters={"finite difference": "{:.10f}".format}))
 
 # %% [markdown]
-# For $x^3$ the central difference is exactly $3x^2 + h^2$, so the error is
-# $h^2$ while $h$ is large (down to about $10^{-3}$). For smaller $h$ the
-# rounding error of the two function values, divided by $2h$, takes over, and
-# the error grows *again* as $h$ shrinks. Finite differences need a good
-# choice of $h$ and one pair of function evaluations per parameter; autodiff
-# needs neither and is exact.
+# For $x^3$ the central difference is exactly $3x^2 + h^2$: the error is
+# $h^2$ down to $h \approx 10^{-3}$, then rounding, divided by $2h$, makes it
+# grow *again*. Finite differences need a good $h$ and two runs per
+# parameter; autodiff needs neither.
 
 # %% [markdown]
-# ## 4. Fitting an explicit dynamic model
+# ## 5. Fitting an explicit dynamic model
 #
-# Now a model with a differential equation in it: two quantities
-# $u = (u_1, u_2)$ that change over time by the linear system
+# Two quantities $u = (u_1, u_2)$ change over time by the linear system
 #
 # $$u'(t) = A\,u(t), \qquad
 #   A = \begin{pmatrix} a_{11} & a_{12} \\ a_{21} & a_{22} \end{pmatrix}, \qquad
 #   u(0) = (2, 1).$$
 #
-# The parameters are $p = (a_{11}, a_{12}, a_{21}, a_{22})$. We observe
-# $u(t)$ at $t = 0, 0.1, \dots, 1$ (11 time points), generated with the true
-# $p = (-1, 0, 0.5, 1)$, for which the solution is known in closed form:
+# We observe $u$ at $t = 0, 0.1, \dots, 1$, generated with the true
+# $p = (a_{11}, a_{12}, a_{21}, a_{22}) = (-1, 0, 0.5, 1)$, for which
 #
 # $$u_1(t) = 2e^{-t}, \qquad u_2(t) = 1.5e^{t} - 0.5e^{-t}.$$
 #
-# Pretend we did not know $p$. Can we recover it from the 11 observations, by
-# differentiating *through the ODE solver*?
+# Can we recover $p$ from the 11 observations by differentiating *through the
+# ODE solver*?
 
 # %%
 ts = torch.linspace(0.0, 1.0, 11, dtype=torch.float64)  # observation times
@@ -179,11 +227,9 @@ observations = closed_form(ts)  # (11, 2)
 print("u(1) =", observations[-1].numpy().round(4))
 
 # %% [markdown]
-# The ODE as a program: a right-hand side $f(t, u) = A u$ and a solver,
-# `torchdiffeq.odeint`. It returns the solution at the requested times, shape
-# `(len(times), 2)`. We use the classical fixed-step Runge-Kutta method
-# (`"rk4"`, one step between consecutive times): cheap, and, as the check
-# below shows, accurate to about $10^{-6}$ here.
+# The ODE as a program: a right-hand side $f(t, u) = A u$ and the solver
+# `torchdiffeq.odeint` (fixed-step Runge-Kutta, `"rk4"`, accurate to about
+# $10^{-6}$ here), which returns the solution at the requested times.
 
 # %%
 def linear_rhs(t, u, p):
@@ -201,15 +247,8 @@ print(f"largest difference between solver and closed form: {solver_error:.1e}")
 assert solver_error < 1e-5
 
 # %% [markdown]
-# The loss is the mean squared error between the ODE solution for a candidate
-# $p$ and the observations,
-#
-# $$L(p) = \frac{1}{2 \cdot 11} \sum_{i=1}^{11} \sum_{k=1}^{2}
-#   \big(u_k(t_i; p) - y_{ik}\big)^2 .$$
-#
-# We start from a random guess, drawn from a standard normal distribution with
-# a seeded generator, and plot its solution (solid) against the truth
-# (dotted).
+# The loss $L(p)$ is the mean squared error between the solution for $p$ and
+# the observations. We start from a standard-normal random guess:
 
 # %%
 def ode_loss(p):
@@ -244,11 +283,10 @@ plt.show()
 # %% [markdown]
 # ### Guess the gradient first
 #
-# Before running the next cell, look at the figure and guess the **sign** of
-# each partial derivative $\partial L / \partial a_{jk}$ at the starting
-# point. A negative sign means that increasing the parameter lowers the loss.
-# Hint: $a_{11}$ and $a_{12}$ steer $u_1$ (blue), $a_{21}$ and $a_{22}$ steer
-# $u_2$ (orange), and both components are positive.
+# Before running the next cell, guess the **sign** of each
+# $\partial L / \partial a_{jk}$ from the figure (negative: increasing the
+# parameter lowers the loss). $a_{11}, a_{12}$ steer $u_1$ (blue), $a_{21},
+# a_{22}$ steer $u_2$ (orange).
 
 # %%
 p = p_start.clone().requires_grad_(True)
@@ -259,15 +297,9 @@ print(pd.DataFrame({"start": p_start, "truth": p_true, "dL/dp": gradient},
                    index=names).to_string(float_format="{:.3f}".format))
 
 # %% [markdown]
-# With this start, $u_1$ (blue) grows where the data decay, so the entries
-# that drive it, $a_{11}$ and $a_{12}$, get positive derivatives: lowering them
-# lowers the loss. $u_2$ (orange) stays below the data, so $a_{21}$ and
-# $a_{22}$ get negative derivatives: raising them lifts $u_2$. Here all four
-# signs point towards the true values. That is luck, not a rule: the gradient
-# only knows how the loss changes near the current point.
-#
-# The gradient went through 10 Runge-Kutta steps of the solver. Let us check
-# it against central finite differences, as in section 3:
+# $u_1$ grows where the data decay ($a_{11}, a_{12}$: positive), $u_2$ stays
+# below them ($a_{21}, a_{22}$: negative). The gradient went through 10
+# solver steps; finite differences agree:
 
 # %%
 finite_difference = central_difference_gradient(ode_loss, p_start, h=1e-6)
@@ -280,11 +312,9 @@ assert gradient_error < 1e-6
 # %% [markdown]
 # ### One step of gradient descent
 #
-# Gradient descent moves the parameters a little against the gradient:
-#
-# $$p \leftarrow p - \eta \, \nabla L(p),$$
-#
-# with a learning rate $\eta$. One step with $\eta = 0.01$:
+# Gradient descent moves the parameters a little against the gradient,
+# $p \leftarrow p - \eta \, \nabla L(p)$. The **learning rate** $\eta$ sets
+# the step size; one step with $\eta = 0.01$:
 
 # %%
 learning_rate = 0.01
@@ -293,8 +323,7 @@ print(f"loss before: {ode_loss(p_start):.5f}")
 print(f"loss after:  {ode_loss(p_one_step):.5f}")
 
 # %% [markdown]
-# The loss went down, a little. Now repeat that step 250 times in a loop and
-# keep a copy of the parameters every 50 steps to see the fit improve.
+# The loss went down a little. Now 250 steps in a loop:
 
 # %%
 def gradient_descent(p_start, learning_rate, steps, keep_every):
@@ -324,23 +353,19 @@ figure.tight_layout()
 plt.show()
 
 # %% [markdown]
-# After 250 steps the curves are close, yet the parameters are still far from
-# the truth (see the table below). The loss surface has a long, flat valley:
-# several combinations of $a_{11}$ and $a_{12}$ bend $u_1$ in almost the same
-# way, so the gradient along the valley is tiny and plain gradient descent
-# crawls. A larger learning rate helps only up to a point, because across the
-# valley the loss is steep: in our runs, 250 steps with $\eta = 0.3$ end much
-# closer to the truth, while with $\eta = 0.5$ the steps overshoot back and
-# forth and the loss ends ten times higher than with $\eta = 0.01$. (Try it:
-# change `learning_rate` above.)
+# The curves are close, the parameters are not (table below). Many
+# combinations of $a_{11}$ and $a_{12}$ bend $u_1$ almost alike: the loss has
+# a long valley running diagonally in the $(a_{11}, a_{12})$ plane, steep
+# across and nearly flat along it, so plain gradient descent crawls. A larger
+# $\eta$ overshoots across the valley (try 0.3 and 0.5).
 #
 # ### Finishing the job with Adam
 #
-# The Adam optimiser keeps running averages of each parameter's gradient and
-# of its square, and scales every parameter's step by them: small gradients
-# along the valley get steps as large as steep ones. It is the optimiser we
-# will use for the neural networks in Part II. We continue from where plain
-# gradient descent stopped.
+# **Adam**, the optimiser of Part II, divides each parameter's step by a
+# running root-mean-square of *that parameter's* gradient (per-parameter
+# normalisation, not a turn towards the valley) and steps along a running
+# average of the gradients (momentum), which builds up along the valley,
+# where successive gradients agree, and cancels across it.
 
 # %%
 def adam_fit(p_start, learning_rate, steps):
@@ -379,9 +404,7 @@ plt.show()
 # %% [markdown]
 # **What to take from Part I**
 #
-# * PyTorch differentiates whatever code runs: formulas, loops, recursion and
-#   a numerical ODE solver, exactly (checked against finite differences).
-# * With gradients, fitting a mechanistic model is the same loop as training a
-#   neural network: compute the loss, get the gradient, step.
-# * The optimiser matters. Plain gradient descent gets the curves roughly
-#   right but not the parameters; Adam recovers all four to three decimals.
+# * PyTorch differentiates whatever code runs, an ODE solver included.
+# * Fitting a mechanistic model is the same loop as training a network:
+#   loss, gradient, step. The optimiser matters: Adam recovers all four
+#   parameters to three decimals.
