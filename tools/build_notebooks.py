@@ -74,6 +74,7 @@ TARGETS = (
     Target("Jupyter_Practicals.ipynb", "notebooks/practicals/*.py", "jupyter"),
     Target("bonus/ICU_missing_reports.ipynb", "notebooks/icu_missing_reports.py",
            "colab", required=False),
+    Target("bonus/Theophylline.ipynb", "notebooks/theophylline.py", "colab"),
 )
 
 
