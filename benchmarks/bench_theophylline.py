@@ -6,8 +6,8 @@ Run from the repository root:
     python benchmarks/bench_theophylline.py --seeds 10 11 --notebook
 
 Refits the bonus notebook's models (``helpers/pk.py``, default settings) on
-the seeds given (default 10-14, a block of seeds the defaults were not
-chosen on) and prints three markdown tables:
+the seeds given (default 20-24: the defaults were chosen on seeds 0-1 and
+10-14) and prints three markdown tables:
 
 1. the population model on all 132 samples against the published ``nlme``
    fixed effects (``pk.NLME_REFERENCE``), mean and range over seeds, and the
@@ -58,7 +58,7 @@ def errors(predicted, observed):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[10, 11, 12, 13, 14])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[20, 21, 22, 23, 24])
     parser.add_argument("--notebook", action="store_true",
                         help="also time the notebook under nbval")
     args = parser.parse_args()

@@ -559,8 +559,12 @@ def fit_population(
     generator = torch.Generator().manual_seed(check_int("seed", seed))
     model = PopulationModel(len(study.dose), start, hidden, random_effects,
                             error, df, generator)
-    groups = [{"params": [p for n, p in model.named_parameters()
-                          if p.requires_grad and not n.startswith("network")]}]
+    # Adam moves every number at about the same speed, so the d (d - 1) / 2
+    # off-diagonal entries of L (780 for 40 unknowns) get a step divided by
+    # d: at the full step, q's spread grows wildly within a few dozen steps.
+    groups = [{"params": [p for n, p in model.named_parameters() if p.requires_grad
+                          and n not in ("lower",) and not n.startswith("network")]},
+              {"params": [model.lower], "lr": learning_rate / len(model.mean)}]
     if model.network is not None:
         groups.append({"params": model.network.parameters(),
                        "weight_decay": weight_decay})

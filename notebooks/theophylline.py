@@ -239,7 +239,9 @@ plt.show()
 # The reference numbers are `nlme`'s maximum-likelihood fit of the same
 # model without the weight covariate (`fm3Theo.nlme` of the book's chapter
 # 8 script, which ships with R's `nlme` as `scripts/ch08.R`; numbers as
-# reported from a run of that script, see `data/README.md`). Our standard
+# reported from a run of that script, see `data/README.md`; its random-effect
+# and residual standard deviations are those of `fm2Theo.nlme`, whose fixed
+# effects agree with `fm3Theo.nlme` to 1e-4). Our standard
 # deviations of the population means are the posterior standard deviations
 # under $q$; theirs are asymptotic standard errors. The last column says how
 # many NLME standard errors our estimate lies from theirs.
@@ -346,7 +348,7 @@ pd.DataFrame({name: (p[:, 0] - last_conc).numpy() for name, p in predictions.ite
 # table says why: subject 1 eliminates the drug much more slowly than the
 # others (its own fit: half-life about 13 hours against about 8), and the
 # population model pulls its elimination towards the population, so it
-# under-predicts the 24-hour sample by about 1 mg/L. Ten samples per subject
+# under-predicts the 24-hour sample by 1 to 2 mg/L. Ten samples per subject
 # pin down three parameters well, so shrinkage has little to gain and, for
 # an unusual subject, something to lose. With fewer samples per subject
 # (sparse sampling is the usual case in clinical pharmacokinetics), the
