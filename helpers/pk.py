@@ -560,11 +560,12 @@ def fit_population(
     model = PopulationModel(len(study.dose), start, hidden, random_effects,
                             error, df, generator)
     # Adam moves every number at about the same speed, so the d (d - 1) / 2
-    # off-diagonal entries of L (780 for 40 unknowns) get a step divided by
-    # d: at the full step, q's spread grows wildly within a few dozen steps.
+    # off-diagonal entries of L (780 for d = 40 unknowns) step sqrt(d) times
+    # slower: at the full step, q's spread grows wildly in a few dozen steps.
+    slower = learning_rate / math.sqrt(len(model.mean))
     groups = [{"params": [p for n, p in model.named_parameters() if p.requires_grad
-                          and n not in ("lower",) and not n.startswith("network")]},
-              {"params": [model.lower], "lr": learning_rate / len(model.mean)}]
+                          and n != "lower" and not n.startswith("network")]},
+              {"params": [model.lower], "lr": slower}]
     if model.network is not None:
         groups.append({"params": model.network.parameters(),
                        "weight_decay": weight_decay})
