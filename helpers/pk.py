@@ -364,7 +364,7 @@ class PopulationModel(nn.Module):
     """
 
     def __init__(self, n_subjects, start, hidden=0, random_effects="ka_cl",
-                 error="additive", df=None, generator=None):
+                 generator=None):
         super().__init__()
         self.n_subjects = check_int("n_subjects", n_subjects, minimum=1)
         self.hidden = check_int("hidden", hidden, minimum=0)
@@ -385,12 +385,6 @@ class PopulationModel(nn.Module):
                                                     dtype=torch.float64),
                                         requires_grad=random_effects == "all")
         self.log_sigma = nn.Parameter(torch.tensor(0.0, dtype=torch.float64))
-        self.df = None if df is None else check_float("df", df, 0, strict=True)
-        check_choice("error", error, ("additive", "combined"))
-        self.log_rho = None
-        if error == "combined":
-            self.log_rho = nn.Parameter(torch.tensor(math.log(0.1),
-                                                     dtype=torch.float64))
         self.network = None
         if self.hidden:
             layers = [nn.Linear(2, self.hidden), nn.Tanh(), nn.Linear(self.hidden, 2)]
@@ -405,17 +399,6 @@ class PopulationModel(nn.Module):
     def cholesky(self):
         """Lower-triangular factor ``L`` of the posterior covariance."""
         return self.lower.tril(-1) + torch.diag(self.scale_raw.exp())
-
-    def residual_sd(self, fitted):
-        """Residual standard deviation at fitted concentrations (mg/L).
-
-        ``sigma`` for the additive error model; ``sqrt(sigma^2 + (rho
-        fitted)^2)`` for the combined (additive plus proportional) one.
-        """
-        sigma = self.log_sigma.exp()
-        if self.log_rho is None:
-            return sigma
-        return (sigma.square() + (self.log_rho.exp() * fitted).square()).sqrt()
 
     def omega_cholesky(self):
         """Cholesky factor of the random effects' covariance ``Omega``."""
@@ -454,8 +437,8 @@ class PopulationModel(nn.Module):
 def elbo(model: PopulationModel, study: Study, z: torch.Tensor) -> torch.Tensor:
     """Evidence lower bound, estimated with draws ``z`` from ``q``.
 
-    Introduced in the notebook section "The loss", where it is written out
-    step by step::
+    Introduced in the notebook section "The population model, as one
+    program", where it is written out step by step::
 
         ELBO = E_q[log p(conc | z, sigma) + log p(b | omega)] + H(q)
 
@@ -473,35 +456,15 @@ def elbo(model: PopulationModel, study: Study, z: torch.Tensor) -> torch.Tensor:
     log_ke, log_ka, log_cl = model.subject_parameters(z, covariates(study))
     fitted = concentration(study.times, study.dose[:, None], log_ke[..., None],
                            log_ka[..., None], log_cl[..., None])
-    normal = torch.distributions.Normal(fitted, model.residual_sd(fitted))
+    normal = torch.distributions.Normal(fitted, model.log_sigma.exp())
     log_lik = (normal.log_prob(study.conc) * study.observed).sum((1, 2))
-    log_prior = random_effects_log_density(model, model.random_effects(z)).sum(1)
+    prior = torch.distributions.MultivariateNormal(
+        torch.zeros(model.n_effects, dtype=torch.float64),
+        scale_tril=model.omega_cholesky())
+    log_prior = prior.log_prob(model.random_effects(z)).sum(1)
     dim = len(model.mean)
     entropy = model.scale_raw.sum() + 0.5 * dim * (1 + math.log(2 * math.pi))
     return (log_lik + log_prior).mean() + entropy
-
-
-def random_effects_log_density(model: PopulationModel, effects: torch.Tensor):
-    """Log density of random effects ``(..., n_effects)`` under ``Omega``.
-
-    Gaussian by default; with ``model.df`` set, the multivariate Student-t
-    with that many degrees of freedom and the same scale matrix (heavier
-    tails: an unusual subject is pulled less towards the population).
-
-    Returns:
-        Log densities, ``effects.shape[:-1]``.
-    """
-    scale_tril = model.omega_cholesky()
-    if model.df is None:
-        normal = torch.distributions.MultivariateNormal(
-            torch.zeros(model.n_effects, dtype=torch.float64), scale_tril=scale_tril)
-        return normal.log_prob(effects)
-    d, nu = model.n_effects, model.df
-    white = torch.linalg.solve_triangular(scale_tril, effects.unsqueeze(-1),
-                                          upper=False).squeeze(-1)
-    return (math.lgamma((nu + d) / 2) - math.lgamma(nu / 2)
-            - d / 2 * math.log(nu * math.pi) - scale_tril.diagonal().log().sum()
-            - (nu + d) / 2 * torch.log1p(white.square().sum(-1) / nu))
 
 
 @dataclasses.dataclass
@@ -522,8 +485,6 @@ def fit_population(
     start,
     hidden: int = 0,
     random_effects: str = "ka_cl",
-    error: str = "additive",
-    df: float | None = None,
     n_steps: int = 1500,
     n_samples: int = 16,
     learning_rate: float = 0.02,
@@ -558,7 +519,7 @@ def fit_population(
     weight_decay = check_float("weight_decay", weight_decay, 0)
     generator = torch.Generator().manual_seed(check_int("seed", seed))
     model = PopulationModel(len(study.dose), start, hidden, random_effects,
-                            error, df, generator)
+                            generator)
     # Adam moves every number at about the same speed, so the d (d - 1) / 2
     # off-diagonal entries of L (780 for d = 40 unknowns) step sqrt(d) times
     # slower: at the full step, q's spread grows wildly in a few dozen steps.
