@@ -9,6 +9,8 @@ The notebooks are generated, never edited by hand:
   set-up notes and a cell that checks the imports.
 * ``bonus/ICU_missing_reports.ipynb`` from ``notebooks/icu_missing_reports.py``
   (Colab style), when that source exists.
+* ``bonus/Theophylline.ipynb`` from ``notebooks/theophylline.py`` (Colab
+  style), when that source exists.
 
 Source format: a line ``# %%`` starts a code cell, ``# %% [markdown]`` a
 markdown cell (each line ``# text`` or a bare ``#``), and ``# %% [setup]``
@@ -75,6 +77,8 @@ TARGETS = (
     Target("bonus/ICU_missing_reports.ipynb", "notebooks/icu_missing_reports.py",
            "colab", required=False),
     Target("bonus/Stochastic_AD.ipynb", "notebooks/stochastic_ad.py", "colab",
+           required=False),
+    Target("bonus/Theophylline.ipynb", "notebooks/theophylline.py", "colab",
            required=False),
 )
 
