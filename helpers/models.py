@@ -279,6 +279,8 @@ class ODEVAE(VAE):
         kl_weight: float = 0.5,
         penalty_weight: float = 0.01,
     ):
+        # sizes and settings first: the VAE constructor calls initialise, which
+        # builds the parameter network from them
         self.q = check_int("q", q, minimum=1)
         self.n_ode_params = check_int("n_ode_params", n_ode_params, minimum=1)
         _check_dynamics(dynamics, zdim, n_ode_params, method)
