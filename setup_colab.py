@@ -48,7 +48,10 @@ WORKSHOP_REF = "v1.0.0"
 # What the notebooks need next to them; fetched when any of these is absent.
 WORKSHOP_ITEMS = ("helpers", "data", "pictures", "requirements.txt")
 # Copied along when absent, so that a later run finds a local copy.
-OPTIONAL_ITEMS = ("setup_colab.py",)
+OPTIONAL_ITEMS = ("setup_colab.py", "requirements-bonus.txt")
+# Read after requirements.txt when present: PyMC for a bonus notebook (Colab
+# ships it, so there nothing is installed from it).
+BONUS_REQUIREMENTS = "requirements-bonus.txt"
 # Never installed or upgraded by this script, whatever is found.
 NEVER_INSTALL = ("torch", "numpy", "pandas", "matplotlib")
 # Listed in requirements.txt for the test suite only; not needed in Colab.
@@ -414,6 +417,8 @@ def run_setup():
         source = raw_file_url("requirements.txt", workshop_ref(), repo_url())
         raise SetupError(f"{requirements_file} is missing", f"fetch it from {source}")
     requirements = read_requirements(requirements_file)
+    if (target / BONUS_REQUIREMENTS).is_file():
+        requirements += read_requirements(target / BONUS_REQUIREMENTS)
     to_install, refused = plan_installs(requirements, colab, pretend_missing)
     problems.extend(refused)
     # A package imported before it was upgraded keeps its old code until restart.

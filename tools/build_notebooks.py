@@ -74,6 +74,8 @@ TARGETS = (
     Target("Jupyter_Practicals.ipynb", "notebooks/practicals/*.py", "jupyter"),
     Target("bonus/ICU_missing_reports.ipynb", "notebooks/icu_missing_reports.py",
            "colab", required=False),
+    Target("bonus/ADVI_dose_response.ipynb", "notebooks/advi_dose_response.py",
+           "colab"),
 )
 
 
