@@ -17,8 +17,10 @@ In one run, on data from ``helpers.doseresponse.simulate`` (seed 1):
 3. NUTS (``pm.sample``) on the first ``--nuts-groups`` groups, and both of
    our families on the same groups: posterior sds against NUTS's.
 
-Timings: wall-clock seconds of each fit. PyMC compiles its graph to C first;
-its row gives the compile-and-fit time of the call, after a 10-step call
+Timings: wall-clock seconds of each fit, and the CPU seconds it used (on a
+loaded machine the better guide to a quiet one's wall time). PyMC compiles
+its graph to C first; its row gives the compile-and-fit time of the call,
+after a 10-step call
 that fills the compile cache (reported separately). The final ELBO is the
 mean over the last 100 steps of the one-draw estimates (PyMC: minus its
 loss history; both include every normalising constant, on the same
@@ -58,17 +60,23 @@ def load() -> str:
     return f"{os.getloadavg()[0]:.1f}"
 
 
+def cpu_seconds() -> float:
+    """CPU seconds used so far by this process and its finished children (g++)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
 def cover(lower, upper, truth) -> str:
     return " / ".join(f"{share:.2f}" for share in dr.coverage(lower, upper, truth))
 
 
 def ours(data, truth, family, steps):
-    start, load_before = time.perf_counter(), load()
+    start, cpu, load_before = time.perf_counter(), cpu_seconds(), load()
     params, history = dr.fit_advi(data, family, n_steps=steps, seed=1, progress=False)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     summary = dr.summarise(params, family)
     last, before = history[-100:].mean(), history[-200:-100].mean()
-    return {"seconds": seconds, "elbo": last, "change": last - before,
+    return {"seconds": seconds, "cpu": cpu, "elbo": last, "change": last - before,
             "coverage": cover(summary["lower"], summary["upper"], truth.theta),
             "load": f"{load_before}-{load()}"}
 
@@ -82,15 +90,15 @@ def pymc_fit(data, truth, method, steps, lr):
         pm.fit(10, method=method, obj_optimizer=pm.adam(learning_rate=lr),
                progressbar=False, random_seed=1)
         warm_up = time.perf_counter() - start
-        start, load_before = time.perf_counter(), load()
+        start, cpu, load_before = time.perf_counter(), cpu_seconds(), load()
         approx = pm.fit(steps, method=method, obj_optimizer=pm.adam(learning_rate=lr),
                         progressbar=False, random_seed=1)
-        seconds = time.perf_counter() - start
+        seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
         draws = approx.sample(1000, random_seed=2).posterior["theta"].values
     summary = dr.summarise_draws(draws.reshape(-1, data.n_groups, 4))
     elbo = -np.asarray(approx.hist)
     last, before = elbo[-100:].mean(), elbo[-200:-100].mean()
-    return {"seconds": seconds, "warm_up": warm_up, "elbo": last,
+    return {"seconds": seconds, "cpu": cpu, "warm_up": warm_up, "elbo": last,
             "change": last - before,
             "coverage": cover(summary["lower"], summary["upper"], truth.theta),
             "load": f"{load_before}-{load()}"}
@@ -155,13 +163,14 @@ def main(groups, small_groups, steps, pymc_lr, nuts_groups, nuts_draws):
 
     print(f"\n{steps} steps each; coverage of the 90% intervals for bottom / top / "
           "log_ic50 / log_hill; ELBO change: last 100 steps minus the 100 before.\n")
-    print("| method | groups | observations | seconds | load | final ELBO "
-          "| ELBO change | 90% coverage |")
-    print("| --- | ---: | ---: | ---: | --- | ---: | ---: | --- |")
+    print("| method | groups | observations | seconds | CPU seconds | load "
+          "| final ELBO | ELBO change | 90% coverage |")
+    print("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |")
     for name, n_groups, n_obs, r in rows:
         extra = f" (+{r['warm_up']:.0f} s warm-up)" if "warm_up" in r else ""
         print(f"| {name} | {n_groups:,} | {n_obs:,} | {r['seconds']:.1f}{extra} "
-              f"| {r['load']} | {r['elbo']:,.0f} | {r['change']:+,.1f} "
+              f"| {r['cpu']:.1f} | {r['load']} | {r['elbo']:,.0f} "
+              f"| {r['change']:+,.1f} "
               f"| {r['coverage']} |")
     if pymc is not None:
         by_name = {(name.split(",")[0].split()[0], name.split()[-1], g): r["seconds"]

@@ -75,7 +75,7 @@ TARGETS = (
     Target("bonus/ICU_missing_reports.ipynb", "notebooks/icu_missing_reports.py",
            "colab", required=False),
     Target("bonus/ADVI_dose_response.ipynb", "notebooks/advi_dose_response.py",
-           "colab"),
+           "colab", required=False),
 )
 
 
