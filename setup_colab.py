@@ -5,9 +5,10 @@ In Colab (the notebooks' first code cell downloads this file and runs it):
 1. fetch ``helpers/``, ``data/``, ``pictures/`` and ``requirements.txt`` from
    the repository at a pinned release, but only those that are absent from
    the working directory;
-2. install only the packages of ``requirements.txt`` that are missing, and
-   never torch, numpy, pandas or matplotlib: Colab ships them built for its
-   hardware, and replacing them under a running kernel breaks it;
+2. install only the packages of ``requirements.txt`` (and, when present,
+   ``requirements-bonus.txt``) that are missing, and never torch, numpy,
+   pandas or matplotlib: Colab ships them built for its hardware, and
+   replacing them under a running kernel breaks it;
 3. make ``helpers`` importable and switch on what the widgets need;
 4. print a short report: Python, torch, device, what was installed, seconds.
 
