@@ -38,10 +38,6 @@ from helpers._threads import one_thread
 PARAMETERS = ("bottom", "top", "log_ic50", "log_hill")
 """Names of the four group parameters, in column order."""
 
-GLOBALS = PARAMETERS + tuple(f"log_tau_{name}" for name in PARAMETERS) + (
-    "log_sigma",)
-"""Names of the 9 global unconstrained coordinates, in order."""
-
 FAMILIES = ("meanfield", "fullrank")
 
 PRIOR_MU_SD = 2.0
@@ -255,11 +251,11 @@ def init_variational(data: DoseResponse, family="fullrank"):
     top = group_mean(data.response, below)
     bottom = group_mean(data.response, 1.0 - below)
     loc = torch.stack([bottom, top, centre, torch.zeros(G)], dim=-1)
-    residual_sd = data.response.std().clamp(min=1e-3) if data.response.numel() > 1 \
+    # Globals: the groups' mean and log spread, and the log spread of all data.
+    spread = loc.std(0).clamp(min=0.05) if G > 1 else torch.full((4,), 0.3)
+    noise = data.response.std().clamp(min=1e-3) if len(data.response) > 1 \
         else torch.tensor(1.0)
-    global_loc = torch.cat([loc.mean(0), loc.std(0).clamp(min=0.05).log()
-                            if G > 1 else torch.full((4,), -1.0),
-                            residual_sd.log().reshape(1)])
+    global_loc = torch.cat([loc.mean(0), spread.log(), noise.log().reshape(1)])
     # Raw Cholesky factors: log standard deviations on the diagonal.
     scale = torch.diag_embed(torch.full((G, 4), math.log(0.1)))
     global_scale = torch.diag(torch.full((9,), math.log(0.1)))
