@@ -5,9 +5,10 @@ In Colab (the notebooks' first code cell downloads this file and runs it):
 1. fetch ``helpers/``, ``data/``, ``pictures/`` and ``requirements.txt`` from
    the repository at a pinned release, but only those that are absent from
    the working directory;
-2. install only the packages of ``requirements.txt`` that are missing, and
-   never torch, numpy, pandas or matplotlib: Colab ships them built for its
-   hardware, and replacing them under a running kernel breaks it;
+2. install only the packages of ``requirements.txt`` (and, when present,
+   ``requirements-bonus.txt``) that are missing, and never torch, numpy,
+   pandas or matplotlib: Colab ships them built for its hardware, and
+   replacing them under a running kernel breaks it;
 3. make ``helpers`` importable and switch on what the widgets need;
 4. print a short report: Python, torch, device, what was installed, seconds.
 
@@ -48,7 +49,10 @@ WORKSHOP_REF = "v1.0.0"
 # What the notebooks need next to them; fetched when any of these is absent.
 WORKSHOP_ITEMS = ("helpers", "data", "pictures", "requirements.txt")
 # Copied along when absent, so that a later run finds a local copy.
-OPTIONAL_ITEMS = ("setup_colab.py",)
+OPTIONAL_ITEMS = ("setup_colab.py", "requirements-bonus.txt")
+# Read after requirements.txt when present: PyMC for a bonus notebook (Colab
+# ships it, so there nothing is installed from it).
+BONUS_REQUIREMENTS = "requirements-bonus.txt"
 # Never installed or upgraded by this script, whatever is found.
 NEVER_INSTALL = ("torch", "numpy", "pandas", "matplotlib")
 # Listed in requirements.txt for the test suite only; not needed in Colab.
@@ -414,6 +418,8 @@ def run_setup():
         source = raw_file_url("requirements.txt", workshop_ref(), repo_url())
         raise SetupError(f"{requirements_file} is missing", f"fetch it from {source}")
     requirements = read_requirements(requirements_file)
+    if (target / BONUS_REQUIREMENTS).is_file():
+        requirements += read_requirements(target / BONUS_REQUIREMENTS)
     to_install, refused = plan_installs(requirements, colab, pretend_missing)
     problems.extend(refused)
     # A package imported before it was upgraded keeps its old code until restart.

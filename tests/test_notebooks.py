@@ -129,9 +129,11 @@ def test_readme_badges_and_setup_script_name_the_same_repository():
 def test_readme_test_command_is_what_ci_runs():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
-    assert "pip install -r requirements.txt && python -m pytest" in readme
+    assert ("pip install -r requirements.txt -r requirements-bonus.txt && "
+            "python -m pytest") in readme
     assert re.search(r"^python -m pytest \|\|", ci, re.MULTILINE)
     assert ci.index("torch==2.13.0") < ci.index("-r requirements.txt")
+    assert "-r requirements-bonus.txt" in ci
 
 
 # --- the parser on hand-made sources -----------------------------------------

@@ -217,6 +217,22 @@ def test_locally_it_fetches_nothing_and_installs_what_requirements_list(
     assert not (runner.logs / "widgets.log").exists()
 
 
+def test_bonus_requirements_are_installed_only_when_missing(
+        runner, workshop_repo, tmp_path):
+    clone = tmp_path / "clone"
+    git("clone", "--quiet", str(workshop_repo), str(clone), cwd=tmp_path)
+    shutil.copy2(ROOT / setup_colab.BONUS_REQUIREMENTS, clone)
+    bonus = dict(setup_colab.read_requirements(clone / "requirements-bonus.txt"))
+    command = [sys.executable, str(clone / "setup_colab.py")]
+    process = runner.run(clone, colab=False, command=command)
+    assert process.returncode == 0, output(process)
+    assert runner.pip_calls() == []  # PyMC present (as in Colab): nothing to do
+    process = runner.run(clone, colab=False, command=command,
+                         WORKSHOP_PRETEND_MISSING="pymc")
+    assert process.returncode == 0, output(process)
+    assert runner.pip_calls() == [["install", f"pymc>={bonus['pymc']}"]]
+
+
 def test_unreachable_repository_fails_with_a_readable_message(runner, colab_dir):
     process = runner.run(colab_dir, WORKSHOP_REPO_URL=str(colab_dir / "no-repo"))
     assert process.returncode == 1

@@ -80,6 +80,8 @@ TARGETS = (
            required=False),
     Target("bonus/Theophylline.ipynb", "notebooks/theophylline.py", "colab",
            required=False),
+    Target("bonus/ADVI_dose_response.ipynb", "notebooks/advi_dose_response.py",
+           "colab", required=False),
 )
 
 

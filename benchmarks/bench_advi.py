@@ -1,0 +1,205 @@
+"""ADVI for the hierarchical dose-response model: ours (torch) against PyMC.
+
+Run from the repository root (needs PyMC: pip install -r requirements-bonus.txt):
+
+    python benchmarks/bench_advi.py            # about 30 min on a loaded 2-core CPU
+    python benchmarks/bench_advi.py --quick    # small sizes, a few minutes
+
+In one run, on data from ``helpers.doseresponse.simulate`` (seed 1):
+
+1. our ADVI (``fit_advi``), mean-field and per-group full-rank, at full scale
+   (``--groups``, default 3,000 groups, 405,000 observations) and at the
+   scale of PyMC's full-rank run (``--small-groups``);
+2. PyMC's own ADVI, ``pm.fit(method="advi")`` at full scale and
+   ``pm.fit(method="fullrank_advi")`` at ``--small-groups`` (its family is
+   one dense covariance over all 4 G + 9 coordinates, too big at full scale),
+   both with Adam (learning rate ``--pymc-lr``) for ``--steps`` steps;
+3. NUTS (``pm.sample``) on the first ``--nuts-groups`` groups, and both of
+   our families on the same groups: posterior sds against NUTS's.
+
+Timings: wall-clock seconds of each fit, and the CPU seconds it used (on a
+loaded machine the better guide to a quiet one's wall time). PyMC compiles
+its graph to C first; its row gives the compile-and-fit time of the call,
+after a 10-step call
+that fills the compile cache (reported separately). The final ELBO is the
+mean over the last 100 steps of the one-draw estimates (PyMC: minus its
+loss history; both include every normalising constant, on the same
+unconstrained coordinates). Coverage: share of groups whose central 90%
+interval holds the true value, per parameter (PyMC: from 1,000 draws).
+"""
+
+import argparse
+import os
+import platform
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from helpers import doseresponse as dr
+
+
+def cpu_name() -> str:
+    """The CPU model as ``lscpu`` reports it (falls back to ``platform``)."""
+    try:
+        lines = subprocess.run(["lscpu"], capture_output=True, text=True,
+                               check=True).stdout.splitlines()
+    except (OSError, subprocess.CalledProcessError):
+        return platform.processor() or "unknown"
+    names = [line.split(":", 1)[1].strip() for line in lines if "Model name" in line]
+    return names[0] if names else "unknown"
+
+
+def load() -> str:
+    """The 1-minute load average, as a string."""
+    return f"{os.getloadavg()[0]:.1f}"
+
+
+def cpu_seconds() -> float:
+    """CPU seconds used so far by this process and its finished children (g++)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def cover(lower, upper, truth) -> str:
+    return " / ".join(f"{share:.2f}" for share in dr.coverage(lower, upper, truth))
+
+
+def ours(data, truth, family, steps):
+    start, cpu, load_before = time.perf_counter(), cpu_seconds(), load()
+    params, history = dr.fit_advi(data, family, n_steps=steps, seed=1, progress=False)
+    seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
+    summary = dr.summarise(params, family)
+    last, before = history[-100:].mean(), history[-200:-100].mean()
+    return {"seconds": seconds, "cpu": cpu, "elbo": last, "change": last - before,
+            "coverage": cover(summary["lower"], summary["upper"], truth.theta),
+            "load": f"{load_before}-{load()}"}
+
+
+def pymc_fit(data, truth, method, steps, lr):
+    import pymc as pm
+
+    model = dr.pymc_model(data)
+    with model:
+        start = time.perf_counter()
+        pm.fit(10, method=method, obj_optimizer=pm.adam(learning_rate=lr),
+               progressbar=False, random_seed=1)
+        warm_up = time.perf_counter() - start
+        start, cpu, load_before = time.perf_counter(), cpu_seconds(), load()
+        approx = pm.fit(steps, method=method, obj_optimizer=pm.adam(learning_rate=lr),
+                        progressbar=False, random_seed=1)
+        seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
+        draws = approx.sample(1000, random_seed=2).posterior["theta"].values
+    summary = dr.summarise_draws(draws.reshape(-1, data.n_groups, 4))
+    elbo = -np.asarray(approx.hist)
+    last, before = elbo[-100:].mean(), elbo[-200:-100].mean()
+    return {"seconds": seconds, "cpu": cpu, "warm_up": warm_up, "elbo": last,
+            "change": last - before,
+            "coverage": cover(summary["lower"], summary["upper"], truth.theta),
+            "load": f"{load_before}-{load()}"}
+
+
+def nuts_table(data, truth, n_groups, steps, draws):
+    import pymc as pm
+
+    small = dr.subset(data, range(n_groups))
+    start, load_before = time.perf_counter(), load()
+    with dr.pymc_model(small):
+        trace = pm.sample(draws=draws, tune=draws, chains=2, cores=1, random_seed=1,
+                          progressbar=False, target_accept=0.9)
+    seconds = time.perf_counter() - start
+    nuts = dr.summarise_draws(
+        trace.posterior["theta"].values.reshape(-1, n_groups, 4))
+    divergent = int(trace.sample_stats["diverging"].sum())
+    print(f"\nNUTS on {n_groups} groups ({len(small.response):,} observations), "
+          f"2 chains x {draws} draws after {draws} tuning steps: {seconds:.0f} s "
+          f"(compile included), {divergent} divergences, load {load_before}-{load()}."
+          "\nPer parameter, mean over groups: |ADVI mean - NUTS mean| / NUTS sd, "
+          "and ADVI sd / NUTS sd.\n")
+    print("| parameter | mean-field: mean diff | full-rank: mean diff "
+          "| mean-field: sd ratio | full-rank: sd ratio |")
+    print("| --- | ---: | ---: | ---: | ---: |")
+    fits = {family: dr.summarise(dr.fit_advi(small, family, n_steps=steps, seed=1,
+                                             progress=False)[0], family)
+            for family in dr.FAMILIES}
+    for k, name in enumerate(dr.PARAMETERS):
+        diffs = [((fits[f]["mean"][:, k] - nuts["mean"][:, k]).abs()
+                  / nuts["sd"][:, k]).mean().item() for f in dr.FAMILIES]
+        ratios = [(fits[f]["sd"][:, k] / nuts["sd"][:, k]).mean().item()
+                  for f in dr.FAMILIES]
+        print(f"| {name} | {diffs[0]:.2f} | {diffs[1]:.2f} | {ratios[0]:.2f} "
+              f"| {ratios[1]:.2f} |")
+
+
+def main(groups, small_groups, steps, pymc_lr, nuts_groups, nuts_draws):
+    print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; torch {torch.__version__} "
+          f"(1 thread); load average at start {load()}")
+    rows = []
+    for n_groups in dict.fromkeys([groups, small_groups]):
+        data, truth = dr.simulate(n_groups=n_groups, seed=1)
+        for family in dr.FAMILIES:
+            result = ours(data, truth, family, steps)
+            rows.append((f"ours, {family}", n_groups, len(data.response), result))
+            print(f"  done: ours {family} at {n_groups} groups, "
+                  f"{result['seconds']:.0f} s", flush=True)
+    try:
+        import pymc
+    except ImportError:
+        pymc = None
+        print("PyMC is not installed: its rows and NUTS are skipped.")
+    if pymc is not None:
+        for method, n_groups in (("advi", groups), ("fullrank_advi", small_groups)):
+            data, truth = dr.simulate(n_groups=n_groups, seed=1)
+            result = pymc_fit(data, truth, method, steps, pymc_lr)
+            rows.append((f"PyMC {pymc.__version__} {method}", n_groups,
+                         len(data.response), result))
+            print(f"  done: PyMC {method} at {n_groups} groups, "
+                  f"{result['seconds']:.0f} s", flush=True)
+
+    print(f"\n{steps} steps each; coverage of the 90% intervals for bottom / top / "
+          "log_ic50 / log_hill; ELBO change: last 100 steps minus the 100 before.\n")
+    print("| method | groups | observations | seconds | CPU seconds | load "
+          "| final ELBO | ELBO change | 90% coverage |")
+    print("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |")
+    for name, n_groups, n_obs, r in rows:
+        extra = f" (+{r['warm_up']:.0f} s warm-up)" if "warm_up" in r else ""
+        print(f"| {name} | {n_groups:,} | {n_obs:,} | {r['seconds']:.1f}{extra} "
+              f"| {r['cpu']:.1f} | {r['load']} | {r['elbo']:,.0f} "
+              f"| {r['change']:+,.1f} "
+              f"| {r['coverage']} |")
+    if pymc is not None:
+        by_name = {(name.split(",")[0].split()[0], name.split()[-1], g): r["seconds"]
+                   for name, g, _, r in rows}
+        print()
+        for pymc_method, family, n_groups in (("advi", "meanfield", groups),
+                                              ("fullrank_advi", "fullrank",
+                                               small_groups)):
+            ratio = (by_name[("PyMC", pymc_method, n_groups)]
+                     / by_name[("ours", family, n_groups)])
+            print(f"PyMC {pymc_method} / ours {family} at {n_groups:,} groups: "
+                  f"{ratio:.1f} times the time")
+        data, truth = dr.simulate(n_groups=groups, seed=1)
+        nuts_table(data, truth, nuts_groups, steps, nuts_draws)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--groups", type=int, default=3000)
+    parser.add_argument("--small-groups", type=int, default=300)
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--pymc-lr", type=float, default=0.02)
+    parser.add_argument("--nuts-groups", type=int, default=30)
+    parser.add_argument("--nuts-draws", type=int, default=500)
+    parser.add_argument("--quick", action="store_true",
+                        help="100 and 30 groups, 1000 steps, NUTS on 10 groups")
+    args = parser.parse_args()
+    if args.quick:
+        args.groups, args.small_groups, args.steps = 100, 30, 1000
+        args.nuts_groups, args.nuts_draws = 10, 300
+    main(args.groups, args.small_groups, args.steps, args.pymc_lr, args.nuts_groups,
+         args.nuts_draws)
