@@ -213,8 +213,12 @@ class Page:
         self.wait_idle()
 
     def _console(self, message):
-        if message.type == "error":
-            self.console.append(f"console: {message.text}")
+        url = message.location.get("url", "")
+        # JupyterLab puts a markdown image's "attachment:" address into the page
+        # before it swaps in the attached picture; the browser's failed fetch of
+        # that address is harmless (images_loaded() checks the pictures)
+        if message.type == "error" and not url.startswith("attachment:"):
+            self.console.append(f"console: {message.text} ({url})")
 
     def dismiss_dialogs(self):
         """Accept JupyterLab's dialogs (kernel choice, news) as a person would."""
@@ -292,6 +296,15 @@ class Page:
         for words in WIDGET_ERRORS:
             assert words not in text, f"{words!r} on the page"
         assert not self.console, "\n".join(self.console)
+
+    def images_loaded(self) -> tuple:
+        """How many pictures the rendered markdown holds, and how many show."""
+        return tuple(self.page.evaluate("""() => {
+            const images = [...document.querySelectorAll(
+                '.jp-RenderedMarkdown img, .text_cell_render img')];
+            return [images.length,
+                    images.filter(i => i.complete && i.naturalWidth > 0).length];
+        }"""))
 
     def screenshot(self, name: str) -> Path:
         """Save the page, scrolled to the top of the explorer's panel."""
@@ -379,6 +392,8 @@ def test_practicals_run_top_to_bottom(server, browser):
               for o in c["outputs"] if o["output_type"] == "error"]
     assert not errors, errors
     assert all(isinstance(c["count"], int) for c in cells)
+    pictures, shown = nb.images_loaded()
+    assert pictures > 0 and shown == pictures, f"{shown} of {pictures} pictures show"
     nb.assert_no_widget_errors()
     nb.screenshot("practicals")
     nb.page.close()
