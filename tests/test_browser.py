@@ -142,10 +142,15 @@ def server(request, tmp_path_factory):
                JUPYTER_RUNTIME_DIR=str(tmp / "runtime"), PYTHONPATH=str(ROOT))
     for name in ("MPLBACKEND", "TQDM_DISABLE"):  # conftest's; a person has neither
         env.pop(name, None)
-    # JupyterLab asks on first open whether to fetch news: a person says no
-    news = tmp / "config/lab/user-settings/@jupyterlab/apputils-extension"
-    news.mkdir(parents=True)
-    (news / "notification.jupyterlab-settings").write_text('{"fetchNews": "false"}')
+    # JupyterLab asks on first open whether to fetch news: a person says no.
+    # It also renders only the cells near the view; here it renders them all,
+    # so that the checks of the page see every output and picture.
+    settings = tmp / "config/lab/user-settings/@jupyterlab"
+    for extension, file, value in (
+            ("apputils-extension", "notification", '{"fetchNews": "false"}'),
+            ("notebook-extension", "tracker", '{"windowingMode": "none"}')):
+        (settings / extension).mkdir(parents=True)
+        (settings / extension / f"{file}.jupyterlab-settings").write_text(value)
     log = tmp / "server.log"
     with open(log, "w") as log_file:
         process = subprocess.Popen(command, cwd=root, env=env, stdout=log_file,
@@ -214,14 +219,17 @@ class Page:
         self.console = []
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda error: self.console.append(f"page: {error}"))
-        path = "lab/tree" if self.front_end == "lab" else "notebooks"
-        self.page.goto(f"{server['base']}/{path}/{notebook}?token={server['token']}")
+        base, token = server["base"], server["token"]
         if self.front_end == "lab":
+            # reset: without it JupyterLab reopens the notebooks of the last
+            # page, and the one asked for need not be the current tab
+            self.page.goto(f"{base}/lab/tree/{notebook}?reset&token={token}")
             self.page.wait_for_function(
-                "() => window.jupyterapp && window.jupyterapp.shell.currentWidget"
-                " && window.jupyterapp.shell.currentWidget.sessionContext",
-                timeout=120_000)
+                "name => { const w = window.jupyterapp?.shell.currentWidget;"
+                " return w?.sessionContext && w.context?.path === name; }",
+                arg=notebook, timeout=120_000)
         else:
+            self.page.goto(f"{base}/notebooks/{notebook}?token={token}")
             self.page.wait_for_function(
                 "() => window.Jupyter && Jupyter.notebook && Jupyter.notebook.kernel"
                 " && Jupyter.notebook.kernel.is_connected()", timeout=120_000)
@@ -404,6 +412,8 @@ def test_practicals_run_top_to_bottom(browser, server):
     errors = [(i, o.get("ename"), o.get("evalue")) for i, c in enumerate(cells)
               for o in c["outputs"] if o["output_type"] == "error"]
     assert not errors, errors
+    source = json.loads((ROOT / "Jupyter_Practicals.ipynb").read_text())
+    assert len(cells) == sum(c["cell_type"] == "code" for c in source["cells"])
     assert all(isinstance(c["count"], int) for c in cells)
     pictures, shown = nb.images_loaded()
     assert pictures > 0 and shown == pictures, f"{shown} of {pictures} pictures show"
