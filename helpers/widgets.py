@@ -10,7 +10,6 @@ The panel uses only widgets and calls that ipywidgets 7.7 (Colab) and 8.x
 share.
 """
 
-import base64
 import html
 import inspect
 import io
@@ -20,7 +19,6 @@ import time
 import ipywidgets as widgets
 import pandas as pd
 import torch
-from IPython.display import Image, clear_output, display
 from matplotlib.figure import Figure
 
 from ._checks import check_float, check_int
@@ -426,13 +424,19 @@ def _png(figure) -> bytes:
 class Explorer(widgets.VBox):
     """The exercise panel returned by :func:`explorer`.
 
+    The figure is a PNG in an ``Image`` widget and the table is an ``HTML``
+    widget: both render in every front end that renders widgets (JupyterLab
+    with ipywidgets 8, the classic Notebook and Colab with ipywidgets 7.7),
+    whereas an ``Output`` widget fails to load in Notebook 6.5 with 7.7.1.
+
     Attributes:
         controls: ``{name: widget}``, one per setting (ODE parameters as
             ``g1_a11``, ``g1_a22``, ``g2_a11``, ``g2_a22``).
-        run_button: starts :meth:`run`.
-        status: one line saying what happened last.
+        run_button: starts :meth:`run`; disabled while a run trains.
+        status: one line saying what happens now or happened last (with a
+            moving progress bar while a run trains).
         metrics_html: the scores of the last run next to the run before.
-        output: the figure of the last run (or the error message).
+        figure: the figure of the last run, a PNG (hidden until the first run).
         results: every successful run's result, oldest first.
     """
 
@@ -443,8 +447,10 @@ class Explorer(widgets.VBox):
                                          tooltip="simulate, train and evaluate")
         self.status = widgets.HTML(value="Choose settings and press Run.")
         self.metrics_html = widgets.HTML(value="")
-        self.output = widgets.Output()
+        self.figure = widgets.Image(format="png", layout=widgets.Layout(
+            display="none", max_width="100%"))
         self.results = []
+        self._busy = False
         self.run_button.on_click(self.run)
         data = [self.controls[name] for name in DATA_CONTROLS]
         model = [w for name, w in self.controls.items() if name not in DATA_CONTROLS]
@@ -452,7 +458,7 @@ class Explorer(widgets.VBox):
                                 widgets.VBox([widgets.Label("Model and training")]
                                              + model)])
         action = widgets.HBox([self.run_button, self.status])
-        super().__init__(children=[columns, action, self.metrics_html, self.output])
+        super().__init__(children=[columns, action, self.metrics_html, self.figure])
 
     def current_settings(self) -> dict:
         """The settings the controls show, ready for :func:`run_experiment`."""
@@ -466,15 +472,23 @@ class Explorer(widgets.VBox):
     def run(self, _button=None):
         """Run one experiment with the current settings and show the outcome.
 
+        While it trains, the Run button is disabled and the status line shows
+        a moving progress bar; a click that arrives meanwhile starts nothing.
         Errors (bad settings, a diverging run) become a message in the panel.
 
         Returns:
-            The result of :func:`run_experiment`, or None after an error.
+            The result of :func:`run_experiment`, or None after an error or
+            when a run is already under way.
         """
-        settings = self.current_settings()
+        if self._busy:
+            return None
+        self._busy = True
         self.run_button.disabled = True
-        self.status.value = (f"Running: {settings['epochs']} epochs on "
-                             f"{settings['n']} individuals ...")
+        settings = self.current_settings()
+        # <progress> without a value is the browser's own "busy" bar: it moves
+        # although the kernel is occupied with training and sends no updates
+        self.status.value = (f"<progress></progress> Running: {settings['epochs']} "
+                             f"epochs on {settings['n']} individuals ...")
         result, message = None, None
         try:
             result = run_experiment(**settings)
@@ -483,17 +497,20 @@ class Explorer(widgets.VBox):
         except Exception as error:  # noqa: BLE001 - a widget callback must not raise
             message = f"unexpected {type(error).__name__}: {error}"
         finally:
+            if message is not None:
+                self._fail(message)
+            elif result is not None:
+                self._succeed(result)
+            self._busy = False
             self.run_button.disabled = False
-        if message is not None:
-            self._fail(message)
-        else:
-            self._succeed(result)
         return result
 
     def _fail(self, message: str) -> None:
+        """Show the message; hide the last figure and table, which are stale."""
         self.status.value = ("<b style='color:#b00020'>Could not run:</b> "
                              + html.escape(message))
-        self._show(message=message)
+        self.metrics_html.value = ""
+        self.figure.layout.display = "none"
 
     def _succeed(self, result: dict) -> None:
         previous = self.results[-1] if self.results else None
@@ -510,31 +527,12 @@ class Explorer(widgets.VBox):
             listed = html.escape(listed or "nothing (same settings)")
             changes = f"<p>Changed: {listed}</p>"
         self.metrics_html.value = table + changes
+        self.figure.value = _png(result["figure"])
+        self.figure.layout.display = None
         self.status.value = (
-            f"Done: trained in {result['seconds']:.1f} s; held-out MSE "
-            f"{result['heldout_mse']:.3f} vs {result['locf_mse']:.3f} for carrying "
-            "the last visit forward.")
-        self._show(figure=result["figure"])
-
-    def _show(self, figure=None, message=None) -> None:
-        """Replace the output area's content with a figure or a message."""
-        png = None if figure is None else _png(figure)
-        with self.output:
-            if self.output.msg_id:  # in a kernel the front end captures display()
-                clear_output(wait=True)
-                if png is None:
-                    print(message)
-                else:
-                    display(Image(data=png))
-                return
-        # No kernel (tests, scripts): write the output records directly.
-        if png is not None:
-            data = {"image/png": base64.b64encode(png).decode("ascii"),
-                    "text/plain": "<figure: fitted trajectories per group>"}
-            record = {"output_type": "display_data", "data": data, "metadata": {}}
-        else:
-            record = {"output_type": "stream", "name": "stdout", "text": message}
-        self.output.outputs = (record,)
+            f"Done (run {len(self.results)}): trained in {result['seconds']:.1f} s; "
+            f"held-out MSE {result['heldout_mse']:.3f} vs {result['locf_mse']:.3f} "
+            "for carrying the last visit forward.")
 
 
 def explorer(**settings) -> Explorer:

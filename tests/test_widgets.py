@@ -4,7 +4,6 @@ Training is the slow part, so runs that check plumbing use few epochs; the
 behavioural check relies on an information bound rather than on a long fit.
 """
 
-import base64
 import inspect
 import math
 
@@ -193,7 +192,8 @@ def test_growth_rates_ignore_the_choice_of_latent_axes():
 
 def test_explorer_runs_from_its_controls_and_shows_the_outcome():
     panel = hw.explorer(**FAST)
-    assert isinstance(panel, hw.Explorer) and panel.output in panel.children
+    assert isinstance(panel, hw.Explorer) and panel.figure in panel.children
+    assert panel.figure.layout.display == "none"  # no figure before a run
     panel.controls["g2_a22"].value = 0.1
     panel.controls["baseline"].value = "groupsonly"
     settings = panel.current_settings()
@@ -205,15 +205,40 @@ def test_explorer_runs_from_its_controls_and_shows_the_outcome():
     assert len(panel.results) == 1
     assert "heldout_mse" in panel.metrics_html.value
     assert f"{panel.results[0]['heldout_mse']:.3f}" in panel.metrics_html.value
-    (record,) = panel.output.outputs
-    assert base64.b64decode(record["data"]["image/png"])[:4] == b"\x89PNG"
+    assert panel.figure.value[:4] == b"\x89PNG" and panel.figure.format == "png"
+    assert panel.figure.layout.display is None  # shown
     assert not panel.run_button.disabled
+    first_png = panel.figure.value
 
     panel.controls["sigma_ind"].value = 0.25
     panel.run_button.click()
     assert len(panel.results) == 2
     assert "previous run" in panel.metrics_html.value
     assert "sigma_ind 0.5 -&gt; 0.25" in panel.metrics_html.value
+    assert panel.status.value.startswith("Done (run 2)")
+    assert panel.figure.value != first_png
+
+
+def test_explorer_shows_it_is_busy_and_ignores_a_second_click(monkeypatch):
+    seen = []
+    real_run = hw.run_experiment
+
+    def slow_run(**settings):
+        # what the panel shows while training; a click now must start nothing
+        seen.append((panel.run_button.disabled, panel.status.value))
+        assert panel.run() is None
+        panel.run_button.click()
+        return real_run(**dict(settings, epochs=1))
+
+    panel = hw.explorer(**FAST)
+    monkeypatch.setattr(hw, "run_experiment", slow_run)
+    panel.run_button.click()
+    assert len(seen) == 1 and len(panel.results) == 1
+    disabled, status = seen[0]
+    assert disabled and "<progress></progress> Running: 8 epochs on 40" in status
+    assert not panel.run_button.disabled and panel.status.value.startswith("Done")
+    panel.run_button.click()  # once the run is over, a click runs again
+    assert len(seen) == 2 and len(panel.results) == 2
 
 
 def test_explorer_shows_bad_settings_as_a_message_not_a_traceback():
@@ -222,9 +247,20 @@ def test_explorer_shows_bad_settings_as_a_message_not_a_traceback():
     assert panel.run() is None  # no exception escapes the handler
     assert "Could not run" in panel.status.value
     assert "maxntps" in panel.status.value
-    (record,) = panel.output.outputs
-    assert "maxntps=1 leaves nobody" in record["text"]
+    assert "maxntps=1 leaves nobody" in panel.status.value
     assert panel.results == [] and not panel.run_button.disabled
+    assert panel.figure.layout.display == "none" and panel.metrics_html.value == ""
+
+
+def test_explorer_hides_the_last_figure_and_table_after_a_failed_run():
+    panel = hw.explorer(**dict(FAST, epochs=1))
+    panel.run_button.click()
+    assert panel.figure.layout.display is None and panel.metrics_html.value
+    panel.controls["maxntps"].value = 1
+    panel.run_button.click()
+    assert "Could not run" in panel.status.value
+    assert panel.figure.layout.display == "none" and panel.metrics_html.value == ""
+    assert len(panel.results) == 1 and not panel.run_button.disabled
 
 
 @pytest.mark.parametrize("error", [
