@@ -173,9 +173,11 @@ def test_model_and_data_must_fit(small):
 
 
 # Seeds that played no part in choosing the defaults (tuned on data seeds
-# 101-112 with weight seed = data seed): three data seeds with weight seed 0,
-# and two more weight seeds on data seed 12.
-QUALITY_RUNS = [(12, 0), (1, 0), (2, 0), (12, 1), (12, 2)]
+# 101-112 with weight seed = data seed, and weight seeds 20-39 on data seed
+# 12): three data seeds with weight seed 0, and three more weight seeds on
+# data seed 12 (weight seed 3 fell into the poor optimum before starts were
+# judged by fit_error).
+QUALITY_RUNS = [(12, 0), (1, 0), (2, 0), (12, 1), (12, 2), (12, 3)]
 
 
 @pytest.mark.parametrize(("data_seed", "weight_seed"), QUALITY_RUNS)
