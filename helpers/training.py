@@ -17,19 +17,21 @@ from tqdm.auto import tqdm
 from ._checks import check_choice, check_float, check_int
 from ._threads import one_thread
 from .batching import make_batch
-from .models import VAE, check_model
+from .models import ODEVAE, VAE, check_model
 from .simulation import Cohort
 
 # Defaults chosen on data seeds 101-112 and checked on 1000-1019 and weight
 # seeds 0-9 (see benchmarks/README.md): the whole cohort in one batch, a
 # learning rate large enough for a few hundred Adam steps, lowered smoothly
-# towards the end, and the best of a few starting points.
+# towards the end, and the best of a few starting points, judged by how well
+# each predicts the training visits (fit_error).
 DEFAULT_EPOCHS = 400
 DEFAULT_LR = 0.05
 DEFAULT_BATCH_SIZE = 100
 DEFAULT_STARTS = 3
 DEFAULT_BETAS = (0.85, 0.99)  # Adam's averaging: shorter memory than (0.9, 0.999)
-SCREENING = 1 / 3  # share of the epochs that every start trains for
+HALVE_AT = 1 / 6  # share of the epochs after which the worse starts stop
+CHOOSE_AT = 1 / 2  # share of the epochs after which one start is kept
 ORIGINAL_SETTINGS = {
     "epochs": 25,
     "lr": 5e-4,
@@ -64,12 +66,13 @@ def train(
     ``**ORIGINAL_SETTINGS`` to reproduce it.
 
     Some starting weights lead to a poor optimum (the two latent dimensions
-    mix the true states); its training loss is visibly higher. So ``starts``
-    copies of the model, ``model``'s own weights and ``starts - 1`` fresh
-    draws from ``seed``, train side by side for the first third of the
-    epochs; the one with the lowest training loss over that third's last
-    ten epochs is kept (weights and optimiser state copied into ``model``) and
-    trains on alone. The held-out visits play no part in this choice.
+    mix the true states), and its training loss is not always higher. So
+    ``starts`` copies of the model, ``model``'s own weights and
+    ``starts - 1`` fresh draws from ``seed``, train side by side, and are
+    judged by :func:`fit_error`, how well each predicts the training visits:
+    after a sixth of the epochs the worse half stop (two go on), after half
+    the epochs the best is kept (weights and optimiser state copied into
+    ``model``) and trains on alone. The held-out visits play no part.
 
     On the CPU the loop runs with one torch thread: the tensors are tiny, and
     extra threads only add overhead on a busy two-core machine such as Colab's.
@@ -80,7 +83,7 @@ def train(
         epochs: passes through the cohort.
         lr: Adam's learning rate.
         batch_size: individuals per update (their visits are stacked).
-        starts: starting points tried for the first third of the epochs.
+        starts: starting points tried (see above).
         seed: seed of the shuffling, the reparameterisation noise and the
             extra starting points.
         shuffle: visit individuals in a new random order every epoch.
@@ -93,7 +96,7 @@ def train(
             which the original used.
         callback: optional ``callback(model, epoch)``, called every ``every``
             epochs and after the last (e.g. to plot progress); while several
-            starts train, ``model`` holds the first of them.
+            starts train, ``model`` holds its own start.
         every: how often to call ``callback``.
         progress: show a progress bar.
 
@@ -133,7 +136,9 @@ def train(
         candidate = copy.deepcopy(model)
         candidate.initialise(int(torch.randint(2**31 - 1, (), generator=generator)))
         runs.append((candidate, *optimiser_for(candidate), []))
-    choose_at = max(1, round(SCREENING * epochs))
+    own_run = runs[0]
+    halve_at, choose_at = (max(1, round(share * epochs)) for share in
+                           (HALVE_AT, CHOOSE_AT))  # fmt: skip
     whole = make_batch(cohort, range(cohort.n)).to(device)
     model.train()
     start = time.perf_counter()
@@ -169,11 +174,16 @@ def train(
                     scheduler.step()
                     total += value
                 losses.append(total / cohort.n)
-            if len(runs) > 1 and epoch == choose_at:  # keep the best start
-                best = min(runs, key=lambda run: sum(run[3][-10:]))
+            if len(runs) > 1 and epoch in (halve_at, choose_at):  # drop starts
+                keep = 1 if epoch == choose_at else max(2, math.ceil(len(runs) / 2))
+                runs.sort(key=lambda run: fit_error(run[0], whole))
+                runs = runs[:keep]
+            if len(runs) == 1 and runs[0][0] is not model:  # the kept one moves in
+                best = runs[0]
                 model.load_state_dict(best[0].state_dict())
-                runs[0][1].load_state_dict(best[1].state_dict())
-                runs = [(model, runs[0][1], runs[0][2], best[3])]
+                for mine, theirs in zip(own_run[1:3], best[1:3]):
+                    mine.load_state_dict(theirs.state_dict())  # Adam, schedule
+                runs = [(model, *own_run[1:3], best[3])]
             seconds.append(time.perf_counter() - start)
             if callback is not None and (epoch % every == 0 or epoch == epochs):
                 callback(model, epoch)
@@ -181,6 +191,23 @@ def train(
     return pd.DataFrame(
         {"epoch": range(1, epochs + 1), "loss": runs[0][3], "seconds": seconds}
     )
+
+
+def fit_error(model: VAE, batch) -> float:
+    """Mean squared error of the decoded latent means at a batch's follow-up
+    visits, without noise.
+
+    For an :class:`ODEVAE` the latent means are solved from each individual's
+    first visit, so this is :func:`helpers.evaluate`'s held-out error computed
+    on training visits; for a :class:`VAE` they are each visit's own encoding.
+    """
+    with torch.no_grad():
+        if isinstance(model, ODEVAE):
+            latent = model.smooth_means(batch)[2]
+        else:
+            latent = model.encode(batch.x)[0]
+        error = ((model.decode(latent)[0] - batch.x) ** 2).mean(-1)
+    return error[batch.is_follow_up].mean().item()
 
 
 def warmup_cosine(

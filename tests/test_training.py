@@ -1,5 +1,6 @@
 """Batched training: determinism, the original scheme, errors and the quality bar."""
 
+import dataclasses
 from itertools import pairwise
 
 import pandas as pd
@@ -61,18 +62,36 @@ def test_batch_size_one_is_the_original_one_at_a_time_scheme(small):
 
 
 def test_a_poor_start_is_dropped_for_a_better_one(small):
-    """Starting weights that saturate the decoder give a far higher loss; with
-    two starts the fresh one is kept, and the history is the kept run's."""
+    """Starting weights whose decoded means are far off predict the training
+    visits badly; with two starts the fresh one is kept, and the history is
+    the kept run's."""
     losses = {}
     for starts in (1, 2):
         model = ODEVAE(small.p, small.q, seed=1)
         with torch.no_grad():
-            model.decoder_logvar.bias.fill_(-12.0)  # tiny variances: huge loss
+            model.decoder_mean.bias.fill_(30.0)  # every prediction far off
         history = helpers.train(model, small, epochs=8, starts=starts, seed=4,
                                 progress=False)  # fmt: skip
         losses[starts] = history["loss"]
     assert losses[2].iloc[0] < losses[1].iloc[0] / 10
-    assert model.decoder_logvar.bias.abs().max() < 1.0  # the fresh weights
+    assert model.decoder_mean.bias.abs().max() < 10.0  # the fresh weights
+
+
+def test_fit_error_is_the_heldout_error_on_training_visits(small):
+    """fit_error equals evaluate's held-out error when the 'training' visits
+    are the held-out ones plus the first visits."""
+    from helpers.training import fit_error
+
+    train_cohort, heldout = helpers.split_last_visit(small)
+    model = ODEVAE(small.p, small.q, seed=3)
+    ids = heldout["ids"].tolist()
+    xs, ts = list(train_cohort.xs), list(train_cohort.ts)
+    for k, i in enumerate(ids):  # first visit, then the held-out one
+        xs[i] = torch.stack([xs[i][0], heldout["values"][k]])
+        ts[i] = torch.stack([ts[i][0], heldout["times"][k]])
+    pairs = dataclasses.replace(train_cohort, xs=xs, ts=ts)
+    expected = helpers.evaluate(model, train_cohort, heldout)["heldout_mse"]
+    assert fit_error(model, make_batch(pairs, ids)) == pytest.approx(expected)
 
 
 def test_vae_trains(small):
@@ -154,9 +173,11 @@ def test_model_and_data_must_fit(small):
 
 
 # Seeds that played no part in choosing the defaults (tuned on data seeds
-# 101-112 with weight seed = data seed): three data seeds with weight seed 0,
-# and two more weight seeds on data seed 12.
-QUALITY_RUNS = [(12, 0), (1, 0), (2, 0), (12, 1), (12, 2)]
+# 101-112 with weight seed = data seed, and weight seeds 20-39 on data seed
+# 12): three data seeds with weight seed 0, and three more weight seeds on
+# data seed 12 (weight seed 3 fell into the poor optimum before starts were
+# judged by fit_error).
+QUALITY_RUNS = [(12, 0), (1, 0), (2, 0), (12, 1), (12, 2), (12, 3)]
 
 
 @pytest.mark.parametrize(("data_seed", "weight_seed"), QUALITY_RUNS)
