@@ -117,8 +117,11 @@ assert torch.allclose(ours, theirs)
 # `betas=(0.85, 0.99)` and a learning rate that rises linearly to 0.05 over
 # the first 10% of the updates (a warm-up, which keeps early steps from
 # saturating the tanh layers) and then falls along a cosine to 5% of it.
-# Three starting points train side by side for the first third of the
-# epochs; the one with the lowest training loss goes on alone.
+# Three starting points train side by side, judged by how well each
+# predicts the training visits from each person's first visit (the
+# held-out error described below, but on visits the model was trained on):
+# the worst stops after a sixth of the epochs, the better of the other two
+# is kept after half of them and goes on alone.
 # One batch removes the noise of picking individuals; the gradient is still a
 # Monte Carlo estimate, since $\varepsilon$ is one random draw per visit. How
 # the batch is solved in one go, and how the original one-person-at-a-time
