@@ -34,12 +34,16 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 COLAB_VENV = Path(os.environ.get("COLAB_VENV", ROOT / "build" / "venv-colab"))
+COLAB_VENV = COLAB_VENV.absolute()  # the servers run in another folder
 SCREENSHOTS = ROOT / "build" / "screenshots"
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                   "--disable-component-update", "--disable-sync"]
 WIDGET_ERRORS = ("Error displaying widget", "Could not create a model",
                  "Error rendering", "Failed to load model class")
 FRONT_ENDS = ("lab", "classic")
+EXPLORER_CELL = ("from helpers.widgets import explorer\n"
+                 "panel = explorer(n=30, epochs=20)\n"
+                 "panel")
 
 
 def _missing(reason: str):
@@ -213,12 +217,15 @@ def _front_end_noise(text: str, url: str) -> bool:
 class Page:
     """One notebook open in a front end, with the calls both need."""
 
-    def __init__(self, context, server, notebook: str):
+    def __init__(self, context, server, notebook: str, wait_ready: bool = True):
         self.front_end = server["front_end"]
         self.page = context.new_page()
         self.console = []
         self.page.on("console", self._console)
         self.page.on("pageerror", lambda error: self.console.append(f"page: {error}"))
+        self.kernel_messages = []  # (msg_type, comm method) the page received
+        if self.front_end == "classic":  # JupyterLab's frames use another format
+            self.page.on("websocket", self._websocket)
         base, token = server["base"], server["token"]
         if self.front_end == "lab":
             # reset: without it JupyterLab reopens the notebooks of the last
@@ -230,15 +237,55 @@ class Page:
                 arg=notebook, timeout=120_000)
         else:
             self.page.goto(f"{base}/notebooks/{notebook}?token={token}")
+            if not wait_ready:  # only until the kernel exists, as an impatient person
+                self.page.wait_for_function(
+                    "() => window.Jupyter && Jupyter.notebook"
+                    " && Jupyter.notebook.kernel", timeout=120_000)
+                return
             self.page.wait_for_function(
                 "() => window.Jupyter && Jupyter.notebook && Jupyter.notebook.kernel"
                 " && Jupyter.notebook.kernel.is_connected()", timeout=120_000)
         self.wait_idle()
+        if self.front_end == "classic":
+            self.wait_widget_handshake()
 
     def _console(self, message):
         url = message.location.get("url", "")
         if message.type == "error" and not _front_end_noise(message.text, url):
             self.console.append(f"console: {message.text} ({url})")
+
+    def _websocket(self, socket):
+        if "/api/kernels/" in socket.url:
+            socket.on("framereceived", self._kernel_frame)
+
+    def _kernel_frame(self, payload):
+        if isinstance(payload, bytes):  # a message with binary buffers: a count,
+            count = int.from_bytes(payload[:4], "big")  # offsets, then the parts
+            offsets = [int.from_bytes(payload[4 * i:4 * i + 4], "big")
+                       for i in range(1, count + 1)] + [None]
+            payload = payload[offsets[0]:offsets[1]].decode()
+        message = json.loads(payload)
+        data = message.get("content", {}).get("data")
+        method = data.get("method") if isinstance(data, dict) else None
+        self.kernel_messages.append((message["header"]["msg_type"], method))
+
+    def wait_widget_handshake(self, timeout_s: float = 60):
+        """Classic Notebook: wait until the widget manager has the kernel's answer.
+
+        On connecting, ipywidgets 7's classic front end asks the kernel which
+        widgets it holds (``request_states`` on the control comm, or, when the
+        kernel has not imported ipywidgets yet, ``comm_info``). When the answer
+        comes, it draws every widget output on the page again, and that re-draw
+        removes them. A person reads before pressing Run All; a test that
+        pressed it within those milliseconds lost the explorer at the end of the
+        run (2 of 5 runs under load). So tests wait for the answer.
+        """
+        deadline = time.monotonic() + timeout_s
+        while not any(kind == "comm_info_reply" or method == "update_states"
+                      for kind, method in self.kernel_messages):
+            assert time.monotonic() < deadline, (
+                f"no widget handshake after {timeout_s} s: {self.kernel_messages}")
+            self.page.wait_for_timeout(100)
 
     def dismiss_dialogs(self):
         """Accept JupyterLab's dialogs (kernel choice, news) as a person would."""
@@ -311,6 +358,19 @@ class Page:
                 f"after {timeout_s} s, code cells {waiting} have not run")
             self.page.wait_for_timeout(1000)
 
+    def explorer_output(self) -> str:
+        """The text of the output of the cell that builds the explorer."""
+        if self.front_end == "lab":
+            script = """() => [...document.querySelectorAll('.jp-CodeCell')]
+                .filter(c => c.innerText.includes('explorer('))
+                .map(c => c.querySelector('.jp-OutputArea')?.innerText ?? '')[0]"""
+        else:
+            script = """() => Jupyter.notebook.get_cells()
+                .filter(c => c.cell_type === 'code'
+                             && c.get_text().includes('explorer('))
+                .map(c => c.output_area.element[0].innerText)[0]"""
+        return (self.page.evaluate(script) or "")[:300]
+
     def assert_no_widget_errors(self):
         text = self.page.inner_text("body")
         for words in WIDGET_ERRORS:
@@ -356,10 +416,7 @@ def _slider(page, label: str):
 
 
 def test_explorer_renders_and_updates(browser, server):
-    _write_notebook(server["root"] / "explorer.ipynb",
-                    "from helpers.widgets import explorer\n"
-                    "panel = explorer(n=30, epochs=20)\n"
-                    "panel")
+    _write_notebook(server["root"] / "explorer.ipynb", EXPLORER_CELL)
     nb = Page(browser, server, "explorer.ipynb")
     page = nb.page
     nb.run_all()
@@ -424,13 +481,36 @@ def test_practicals_run_top_to_bottom(browser, server):
             break
         nb.page.wait_for_timeout(1000)
     nb.screenshot("practicals")
-    widgets = nb.page.evaluate("""() => [...document.querySelectorAll(
-        '.widget-area, .jp-OutputArea-output')].map(e => e.innerText.slice(0, 80))
-        .filter(t => /Run|Loading|widget/i.test(t))""")
-    if not run.count() and server["front_end"] == "classic":
-        # seen in 2 of 5 runs on 2026-11-28 (never in the explorer test above,
-        # never in JupyterLab): cause not found yet; kept visible as an xfail
-        pytest.xfail("the explorer panel did not show in the classic Notebook "
-                     f"after Run All (intermittent); widget outputs: {widgets}")
-    assert run.count() == 1, f"no explorer panel; widget outputs: {widgets}"
+    assert run.count() == 1, (
+        f"no explorer panel; its cell shows: {nb.explorer_output()!r}")
     nb.page.close()
+
+
+def test_classic_run_all_before_the_kernel_connects(browser, server):
+    """The README's advice: after an early Run All, run the explorer's cell again.
+
+    In the classic Notebook, a Run All pressed while the kernel is still
+    connecting reaches the kernel before the widget handshake, which is
+    answered only after the last cell; the re-draw that follows can remove the
+    panel (see ``Page.wait_widget_handshake``). Running its cell again shows a
+    panel that works.
+    """
+    if server["front_end"] != "classic":
+        pytest.skip("the re-draw belongs to ipywidgets 7's classic front end")
+    _write_notebook(server["root"] / "early.ipynb", EXPLORER_CELL)
+    nb = Page(browser, server, "early.ipynb", wait_ready=False)
+    page = nb.page
+    connected = page.evaluate("() => Jupyter.notebook.kernel.is_connected()")
+    nb.run_all()
+    nb.wait_until_all_ran(timeout_s=300)
+    nb.wait_widget_handshake()
+    page.wait_for_timeout(2000)  # the re-draw, if any, follows the answer
+    run = page.locator("button.jupyter-button", has_text=re.compile("^Run$"))
+    print(f"kernel connected at Run All: {connected}; panel after the run: "
+          f"{'shown' if run.count() else 'removed by the re-draw'}")
+    page.evaluate("() => Jupyter.notebook.execute_cells([0])")
+    run.wait_for(timeout=120_000)
+    run.click()
+    page.locator(".widget-html", has_text="Done (run 1)").wait_for(timeout=180_000)
+    nb.assert_no_widget_errors()
+    page.close()

@@ -12,7 +12,7 @@ start-up costs.
 
 Run from the repository root:
 
-    python tools/exercise_numbers.py    # 14 min on a loaded 2-core CPU, 3 min CPU
+    python tools/exercise_numbers.py    # 36 runs: about 3 min at load 2 (2-core CPU)
 
 Training is chaotic: other versions of torch, or other machines, give
 slightly different numbers.

@@ -41,7 +41,9 @@
 #
 # A run with the default settings trains in about 5 s on our shared
 # two-core CPU (longer when it is busy); lower `epochs` for quicker, rougher
-# runs.
+# runs. If no panel shows below the next cell, run that cell again: the
+# classic Notebook can lose widgets when Run All is pressed before the
+# kernel is ready.
 
 # %%
 import torch
