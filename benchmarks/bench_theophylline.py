@@ -5,7 +5,8 @@ Run from the repository root:
     python benchmarks/bench_theophylline.py              # about 2-4 minutes
     python benchmarks/bench_theophylline.py --seeds 10 11 --notebook
 
-Refits the bonus notebook's models (``helpers/pk.py``, default settings) on
+Refits the bonus notebook's models (``helpers/bonus/theophylline.py``, default
+settings) on
 the seeds given (default 20-24: the defaults were chosen on seeds 0-1 and
 10-14) and prints three markdown tables:
 
@@ -34,8 +35,8 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from helpers import data_path, pk
-from helpers._threads import one_thread
+from helpers import data_path
+from helpers.bonus import theophylline as pk
 
 VARIANTS = {
     "population model (ka, Cl effects)": {},
@@ -70,24 +71,24 @@ def main():
     estimates = []
     held_out = {name: [] for name in ["own least-squares fit", "population curve",
                                       *VARIANTS]}
-    with one_thread():
-        start = pk.fit_least_squares(study).median(0).values
-        per_subject = pk.fit_least_squares(train)
-        start_train = per_subject.median(0).values
-        held_out["own least-squares fit"].append(errors(
-            pk.least_squares_prediction(per_subject, train, at), last_conc))
-        for seed in args.seeds:
-            began = time.perf_counter()
-            fit = pk.fit_population(study, start, seed=seed, progress=False)
-            fit_seconds.append(time.perf_counter() - began)
-            estimates.append(pk.summary(fit))
-            for name, options in VARIANTS.items():
-                fit = pk.fit_population(train, start_train, seed=seed,
-                                        progress=False, **options)
-                held_out[name].append(errors(pk.predict(fit, train, at), last_conc))
-                if not options:
-                    held_out["population curve"].append(errors(
-                        pk.predict(fit, train, at, population=True), last_conc))
+    torch.set_num_threads(1)
+    start = pk.fit_least_squares(study).median(0).values
+    per_subject = pk.fit_least_squares(train)
+    start_train = per_subject.median(0).values
+    held_out["own least-squares fit"].append(errors(
+        pk.least_squares_prediction(per_subject, train, at), last_conc))
+    for seed in args.seeds:
+        began = time.perf_counter()
+        fit = pk.fit_population(study, start, seed=seed, progress=False)
+        fit_seconds.append(time.perf_counter() - began)
+        estimates.append(pk.summary(fit))
+        for name, options in VARIANTS.items():
+            fit = pk.fit_population(train, start_train, seed=seed,
+                                    progress=False, **options)
+            held_out[name].append(errors(pk.predict(fit, train, at), last_conc))
+            if not options:
+                held_out["population curve"].append(errors(
+                    pk.predict(fit, train, at, population=True), last_conc))
 
     print(f"seeds {args.seeds}; torch {torch.__version__}; load average {load()}\n")
     print("| quantity | nlme (fm3Theo.nlme) | nlme SE | ours, mean over seeds "

@@ -1,13 +1,29 @@
 """Helpers for the differentiable-programming practicals.
 
-The notebooks teach the ideas; this package holds the plumbing they import:
-simulation of the cohort, the VAE and ODE-VAE models, fast batched training,
-evaluation and plotting. Submodules ``helpers.icu_data`` and
-``helpers.icu_models`` (bonus notebook) and ``helpers.widgets`` (exercise
-explorer) are imported on demand.
+The notebooks teach the ideas; this package holds the plumbing they import.
+The practicals' core, one module per concern, in the order the practicals
+use them:
+
+* ``simulation``: the simulated registry cohort (``Cohort``), its CSV;
+* ``batching``: many individuals' irregular visits as one padded batch;
+* ``models``: the VAE and the ODE-VAE, the linear ODE;
+* ``training``: ``train``, one flat Adam loop over batches and starts;
+* ``evaluation``: held-out error, alignment of the latent space, AUCs;
+* ``plotting``: the figures of Part II;
+* ``widgets``: the exercises' explorer (imported on demand).
+
+``helpers.bonus`` holds one module per bonus notebook, named like it
+(``helpers.bonus.icu_missing_reports`` for ``bonus/ICU_missing_reports.ipynb``).
+``helpers._utils`` holds the private utilities: the argument checks, the
+thread and progress-bar habits.
+
+One vocabulary throughout: ``n_steps`` or ``epochs`` (passes over the data),
+``lr`` (learning rate), ``seed``, ``progress`` (show a bar; ``TQDM_DISABLE=1``
+still hides it). Values a person types are checked once, in the public
+function a notebook calls.
 """
 
-from ._paths import data_path
+from ._utils import data_path
 from .batching import Batch, make_batch
 from .evaluation import Alignment, align_latent, auc, evaluate, fit_alignment
 from .models import (

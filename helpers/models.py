@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torchdiffeq import odeint
 
-from ._checks import check_choice, check_float, check_int, check_tensor
+from ._utils import check_choice, check_float, check_int, check_tensor
 from .batching import Batch
 from .simulation import Cohort
 

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._checks import check_choice, check_float, check_int
+from ._utils import check_choice, check_float, check_int
 
 DT = 0.1  # spacing of the time grid on which visits happen
 BASELINE_STRATEGIES = ("trueparams", "groupsonly")

@@ -14,8 +14,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from ._checks import check_choice, check_float, check_int
-from ._threads import one_thread
+from ._utils import check_choice, check_float, check_int, one_thread
 from .batching import make_batch
 from .models import ODEVAE, VAE, check_model
 from .simulation import Cohort

@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from ._checks import check_float, check_int
+from ._utils import check_float, check_int
 from .evaluation import align_latent, auc, evaluate
 from .models import ODEVAE
 from .plotting import plot_group

@@ -38,7 +38,7 @@
 # ## Imports and scale
 #
 # The simulator, the fast log density, the fitting loop, the summaries and
-# the PyMC model live in `helpers/doseresponse.py`. This notebook writes the
+# the PyMC model live in `helpers/bonus/advi_dose_response.py`. This notebook writes the
 # two ideas of the lesson, the log density and the ELBO, itself and checks
 # them against that module.
 
@@ -51,12 +51,12 @@ import numpy as np
 import pandas as pd
 import torch
 
-from helpers import doseresponse as dr
+from helpers.bonus import advi_dose_response as dr
 
 SEED = 2026
 N_GROUPS = 120  # full scale: N_GROUPS = 3000 (405,000 observations, ~2 min a fit)
 N_STEPS = 3000 if N_GROUPS >= 1000 else 2000
-# Small tensors run fastest on one CPU thread (see helpers/_threads.py).
+# Small tensors run fastest on one CPU thread (see `one_thread` in helpers/_utils.py).
 torch.set_num_threads(1)
 
 # %% [markdown]

@@ -36,9 +36,9 @@
 # %% [markdown]
 # ## Imports
 #
-# The simulator and the CSV reader are in `helpers/icu_data.py`; the
-# vectorised loss, the fits and the baselines in `helpers/icu_models.py`; the
-# two plots in `helpers/plotting.py`. The loss itself you write below.
+# `helpers/bonus/icu_missing_reports.py` holds the simulator, the CSV
+# reader, the vectorised loss, the fits, the baselines and the two plots.
+# The loss itself you write below.
 
 # %%
 import time
@@ -48,8 +48,7 @@ import pandas as pd
 import torch
 
 import helpers
-from helpers import icu_data, icu_models
-from helpers.plotting import plot_coefficients, plot_hospital
+from helpers.bonus import icu_missing_reports as icu
 
 SEED = 2022
 # One number per hospital and day: one CPU thread is faster than several.
@@ -65,8 +64,8 @@ torch.set_num_threads(1)
 # model-based estimate).
 
 # %%
-data = icu_data.load_hospitals(helpers.data_path("icu_hospitals.csv"))
-arrays = icu_data.to_arrays(data)  # tensors (n_hospitals, n_days)
+data = icu.load_hospitals(helpers.data_path("icu_hospitals.csv"))
+arrays = icu.to_arrays(data)  # tensors (n_hospitals, n_days)
 n_hospitals, n_days = arrays.y.shape
 print(f"{n_hospitals} hospitals, {n_days} days, "
       f"{data['reported'].mean():.1%} of hospital-days reported, "
@@ -76,9 +75,9 @@ data.head(8)
 # %% [markdown]
 # ### How the data were made, and why this way
 #
-# The file was written by `icu_data.simulate_hospitals(n_hospitals=1000,
+# The file was written by `icu.simulate_hospitals(n_hospitals=1000,
 # n_days=70, seed=2022)`. Each mechanism has one setting in
-# `icu_data.SimulationSettings`, and its docstring says where the default
+# `icu.SimulationSettings`, and its docstring says where the default
 # comes from. In short:
 #
 # * **falling wave** (`incidence_end`): the registry's window is the end of
@@ -112,11 +111,11 @@ data.head(8)
 # Running the same call again gives the same data plus the hidden truth.
 
 # %%
-simulated, truth = icu_data.simulate_hospitals(
+simulated, truth = icu.simulate_hospitals(
     n_hospitals=1000, n_days=70, seed=SEED, return_truth=True
 )
 pd.testing.assert_frame_equal(simulated, data, check_dtype=False)  # the file
-print(icu_data.SimulationSettings())
+print(icu.SimulationSettings())
 late = truth.coefficients["first_report"] > 0
 print(f"{late.mean():.0%} late starters; unreported days per hospital: "
       f"median {truth.coefficients['n_missing'].median():.0f}, "
@@ -250,7 +249,7 @@ print(gradients.to_string(float_format=lambda value: f"{value:.3g}"))
 #
 # A Python loop over days is fine for one hospital, but we have a thousand,
 # and fitting means evaluating the loss hundreds of times.
-# `icu_models.increment_loss_batched` runs the same loop over days once for
+# `icu.increment_loss_batched` runs the same loop over days once for
 # all hospitals: every variable becomes a vector with one entry per
 # hospital, and the `if` becomes `torch.where(reported[:, t], ...)`. From
 # here on the notebook uses it, so first we check it equals *your* loop, for
@@ -265,7 +264,7 @@ looped = torch.stack([
     increment_loss(arrays.y[h], arrays.z[h], arrays.reported[h], beta_some[h])
     for h in range(200)
 ])
-batched = icu_models.increment_loss_batched(
+batched = icu.increment_loss_batched(
     arrays.y[some], arrays.z[some], arrays.reported[some], beta_some
 )
 (grad_looped,) = torch.autograd.grad(looped.sum(), beta_some)
@@ -297,7 +296,7 @@ def plain_gradient_descent(y, z, reported, steps=150):
     step_sizes = torch.tensor([0.001, 0.01, 0.001], dtype=torch.float64)
     beta = torch.zeros(y.shape[0], 3, dtype=torch.float64, requires_grad=True)
     for _ in range(steps):
-        loss = icu_models.increment_loss_batched(y, z, reported, beta).sum()
+        loss = icu.increment_loss_batched(y, z, reported, beta).sum()
         (gradient,) = torch.autograd.grad(loss, beta)
         with torch.no_grad():
             beta -= step_sizes * gradient  # the gradient step
@@ -309,10 +308,10 @@ beta_plain = plain_gradient_descent(y_fit, z_fit, reported_fit)
 # the helpers' copy, used by the comparison below, is the same recipe
 assert torch.allclose(
     beta_plain[:50],
-    icu_models.fit_plain_gradient_descent(y_fit[:50], z_fit[:50], reported_fit[:50]),
+    icu.fit_plain_gradient_descent(y_fit[:50], z_fit[:50], reported_fit[:50]),
     equal_nan=True,  # a diverged fit is NaN in both
 )
-diverged = icu_models.needs_fallback(beta_plain)  # nan, or some |b| > 10
+diverged = icu.needs_fallback(beta_plain)  # nan, or some |b| > 10
 print(f"diverged: {int(diverged.sum())} of {n_hospitals} hospitals, with on "
       f"average {arrays.y[diverged].mean():.1f} patients a day "
       f"(others {arrays.y[~diverged].mean():.1f})")
@@ -327,7 +326,7 @@ print(f"diverged: {int(diverged.sum())} of {n_hospitals} hospitals, with on "
 # gradient descent keeps the coefficients close to zero, the "nothing
 # changes" model.
 #
-# `icu_models.fit_increment_model` reaches the minimum:
+# `icu.fit_increment_model` reaches the minimum:
 #
 # * **rescaling:** per hospital it fits
 #   $\Delta y / s_y = c + b_2 (\tilde y - \bar y) / s_y + g (z - \bar z) / s_z$
@@ -340,14 +339,14 @@ print(f"diverged: {int(diverged.sum())} of {n_hospitals} hospitals, with on "
 
 # %%
 start = time.perf_counter()
-beta_all = icu_models.fit_increment_model(y_fit, z_fit, reported_fit)
+beta_all = icu.fit_increment_model(y_fit, z_fit, reported_fit)
 seconds = time.perf_counter() - start
-loss_adam = icu_models.increment_loss_batched(y_fit, z_fit, reported_fit, beta_all)
-loss_plain = icu_models.increment_loss_batched(
+loss_adam = icu.increment_loss_batched(y_fit, z_fit, reported_fit, beta_all)
+loss_plain = icu.increment_loss_batched(
     y_fit, z_fit, reported_fit, beta_plain)
-both = ~diverged & ~icu_models.needs_fallback(beta_all)
+both = ~diverged & ~icu.needs_fallback(beta_all)
 print(f"Adam: {n_hospitals} hospitals in {seconds:.1f} s, "
-      f"{int(icu_models.needs_fallback(beta_all).sum())} fits distrusted")
+      f"{int(icu.needs_fallback(beta_all).sum())} fits distrusted")
 print(f"training loss, median over hospitals: plain {loss_plain[both].median():.4f}, "
       f"Adam {loss_adam[both].median():.4f}")
 
@@ -359,7 +358,7 @@ print(f"training loss, median over hospitals: plain {loss_plain[both].median():.
 # %%
 fitted = pd.DataFrame(beta_all.numpy(), columns=["b1", "b2", "b3"])
 fitted.insert(0, "hospital", arrays.hospitals)
-fig = plot_coefficients(fitted, truth.coefficients)
+fig = icu.plot_coefficients(fitted, truth.coefficients)
 plt.show()
 pd.DataFrame({
     "true median": truth.coefficients[["b1", "b2", "b3"]].median(),
@@ -394,7 +393,7 @@ examples = [
 fig, axes = plt.subplots(2, 2, figsize=(12, 7), sharex=True)
 titles = ("most unreported days", "late starter", "largest", "reports every day")
 for ax, hospital, title in zip(axes.flat, examples, titles):
-    plot_hospital(data, hospital, beta=beta_all[hospital],
+    icu.plot_hospital(data, hospital, beta=beta_all[hospital],
                   true_cases=truth.cases[hospital], ax=ax)
     ax.set_title(f"hospital {hospital} ({title})")
 fig.tight_layout()
@@ -427,9 +426,9 @@ plt.show()
 # original.
 
 # %%
-predictions = icu_models.last_day_predictions(data)
-table = icu_models.summarise_errors(predictions)
-published = pd.Series(icu_models.PUBLISHED_LAST_DAY_SSE)
+predictions = icu.last_day_predictions(data)
+table = icu.summarise_errors(predictions)
+published = pd.Series(icu.PUBLISHED_LAST_DAY_SSE)
 side_by_side = pd.DataFrame(index=table.index, data={
     "simulated: SSE": table["sse"],
     "simulated: vs zero": table["sse"] / table.loc["zero", "sse"],
@@ -462,9 +461,9 @@ for name, changes in mechanisms_off.items():
     if changes is None:
         sse = table["sse"]
     else:
-        settings = icu_data.SimulationSettings(**changes)
-        simulated = icu_data.simulate_hospitals(1000, 70, SEED, settings=settings)
-        sse = icu_models.compare_models(simulated)["sse"]
+        settings = icu.SimulationSettings(**changes)
+        simulated = icu.simulate_hospitals(1000, 70, SEED, settings=settings)
+        sse = icu.compare_models(simulated)["sse"]
     ablation[name] = {
         "zero": sse["zero"],
         "original recipe": sse["increment model (original recipe)"],
@@ -544,9 +543,9 @@ print(ablation.round(2).to_string())
 # 1. Make reporting much worse (`gap_start=0.1`, `late_start=0.3`) and
 #    compare again. Which models suffer most?
 # 2. Give the original recipe more steps (`steps=1500` in
-#    `icu_models.fit_plain_gradient_descent`). Does it still beat the zero
+#    `icu.fit_plain_gradient_descent`). Does it still beat the zero
 #    model? What does that say about early stopping?
-# 3. Fit with `steps=20` or `lr=1.0` in `icu_models.fit_increment_model` and
+# 3. Fit with `steps=20` or `lr=1.0` in `icu.fit_increment_model` and
 #    look at the training losses and the number of fallbacks.
 #
 # ### Worked solutions
@@ -555,8 +554,8 @@ print(ablation.round(2).to_string())
 # `python benchmarks/bench_icu.py --exercises`.
 #
 # **1. Worse reporting.**
-# `worse = icu_data.SimulationSettings(gap_start=0.1, late_start=0.3)`, then
-# `icu_models.compare_models(icu_data.simulate_hospitals(1000, 70, SEED,
+# `worse = icu.SimulationSettings(gap_start=0.1, late_start=0.3)`, then
+# `icu.compare_models(icu.simulate_hospitals(1000, 70, SEED,
 # settings=worse))`. Now 73.5% of the days are reported (92.9% before). Sums of
 # squared errors: zero 71.0, mean 79.2, modified mean 74.3, LOCF + regression
 # 81.3, published code 108.7, increment model 90.6, original recipe 74.9.
@@ -567,7 +566,7 @@ print(ablation.round(2).to_string())
 # enter the prediction itself.
 #
 # **2. More plain steps.**
-# `icu_models.compare_models(data, plain_steps=1500)`: the original recipe's
+# `icu.compare_models(data, plain_steps=1500)`: the original recipe's
 # error grows from 80.5 to 82.2 (zero model 79.0). More steps move the
 # coefficients towards the least-squares fit and away from zero, and on
 # these noisy series that costs accuracy. Stopping early works here like

@@ -36,7 +36,7 @@
 # %% [markdown]
 # ## Imports
 #
-# `helpers/stochastic.py` holds the triples, the draws and the two example
+# `helpers/bonus/stochastic_ad.py` holds the triples, the draws and the two example
 # models with their exact derivatives. One seed names every random stream.
 
 # %%
@@ -47,7 +47,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import torch
 
-from helpers import stochastic as st
+from helpers.bonus import stochastic_ad as st
 
 SEED = 2022
 torch.set_num_threads(1)  # small tensors: one thread is fastest
@@ -338,7 +338,7 @@ print(f"two draws: {mean:.3f} ± {error:.3f} (exact {exact:.3f}, "
       "triple and the helpers' agree in every lane")
 
 # %% [markdown]
-# `helpers.stochastic` adds what a real program needs: `-`, `/`, `**`,
+# `helpers.bonus.stochastic_ad` adds what a real program needs: `-`, `/`, `**`,
 # `exp`, `log` (also as `torch.exp`, `torch.log`), and the draws
 # `binomial(n, prob)` (`n` may itself be a draw), `poisson(rate)`,
 # `geometric(prob)` (failures before the first success) and
@@ -542,7 +542,7 @@ plt.show()
 #   helpers refuse clearly (below); write the choice as arithmetic
 #   (`flag * a + (1 - flag) * b`), or run a fixed number of steps.
 # * **Draws by comparison** such as `torch.rand(()) < p` are invisible to
-#   the triples: use the draws of `helpers.stochastic`, which know their
+#   the triples: use the draws of `helpers.bonus.stochastic_ad`, which know their
 #   jump rates.
 # * **First derivatives only**, in forward mode: one parameter per run (for
 #   several parameters, one run each). StochasticAD.jl has more: other

@@ -36,8 +36,8 @@
 # ## Imports
 #
 # The data loader, the model, the fits and the plot live in
-# `helpers/pk.py`; the lessons (the equations and the loss) are written out
-# below and checked equal to the helpers' versions.
+# `helpers/bonus/theophylline.py`; the lessons (the equations and the loss)
+# are written out below and checked equal to the helpers' versions.
 
 # %%
 import math
@@ -48,11 +48,11 @@ import torch
 from torchdiffeq import odeint
 
 import helpers
-from helpers import pk
-from helpers._threads import one_thread
+from helpers.bonus import theophylline as pk
 
 SEED = 1994
 torch.manual_seed(SEED)
+torch.set_num_threads(1)  # twelve subjects: one CPU thread is fastest
 
 # %% [markdown]
 # ## 1. The data
@@ -150,8 +150,7 @@ assert torch.equal(ode(0.0, state0), helpers_ode(0.0, state0))
 # runs Levenberg-Marquardt for all subjects at once.
 
 # %%
-with one_thread():
-    per_subject = pk.fit_least_squares(study)  # (n_subjects, 3)
+per_subject = pk.fit_least_squares(study)  # (n_subjects, 3)
 pd.DataFrame(per_subject.numpy(), columns=pk.PARAMETERS,
              index=study.subject.numpy()).round(3).transpose()
 
@@ -221,8 +220,7 @@ assert torch.allclose(negative_elbo(model, study, z), -pk.elbo(model, study, z))
 # noisy optimum.
 
 # %%
-with one_thread():
-    fit = pk.fit_population(study, start, seed=SEED)
+fit = pk.fit_population(study, start, seed=SEED)
 
 fig, ax = plt.subplots(figsize=(6, 3))
 ax.plot(fit.losses, lw=0.6, label="negative ELBO, one estimate per step")
@@ -349,11 +347,10 @@ plt.show()
 
 # %%
 train, last_time, last_conc = pk.hold_out_last(study)
-with one_thread():
-    per_subject_train = pk.fit_least_squares(train)
-    start_train = per_subject_train.median(0).values
-    fit_train = pk.fit_population(train, start_train, seed=SEED)
-    fit_all = pk.fit_population(train, start_train, random_effects="all", seed=SEED)
+per_subject_train = pk.fit_least_squares(train)
+start_train = per_subject_train.median(0).values
+fit_train = pk.fit_population(train, start_train, seed=SEED)
+fit_all = pk.fit_population(train, start_train, random_effects="all", seed=SEED)
 
 omega = fit_all.model.omega_cholesky().detach()
 covariance = omega @ omega.T  # of the random effects on (log ke, log ka, log Cl)
@@ -432,9 +429,8 @@ plt.show()
 # there are 12 subjects).
 
 # %%
-with one_thread():
-    fit_network = pk.fit_population(train, start_train, hidden=8,
-                                    random_effects="all", seed=SEED)
+fit_network = pk.fit_population(train, start_train, hidden=8,
+                                random_effects="all", seed=SEED)
 predictions["population model + covariate network"] = pk.predict(
     fit_network, train, at)
 error_table(predictions)

@@ -8,14 +8,14 @@ Run from the repository root (about 6 minutes on 2 busy cores):
 
 For each seed, simulates the registry-like data with the default
 ``SimulationSettings`` (1000 hospitals, 70 days), scores every model of
-``icu_models.MODELS`` on the held-out last day and prints one markdown row:
+``icu.MODELS`` on the held-out last day and prints one markdown row:
 the sums of squared errors (SSE), the ratios of each regression to the
 increment model of the same set-up, and whether the published ordering holds
 (the increment model best of all seven rows, the regression at least 1.5
 times its SSE). Then the ablation: each mechanism switched off in turn, the
 median ratio over the same seeds and the number of seeds with the ordering.
 The defaults were set from the registry's facts before any of these seeds
-was scored (see ``helpers/icu_data.py``); nothing here tunes them.
+was scored (see ``helpers/bonus/icu_missing_reports.py``); nothing here tunes them.
 """
 
 import argparse
@@ -28,7 +28,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from helpers import icu_data, icu_models
+from helpers.bonus import icu_missing_reports as icu
 
 ORIGINAL = ("increment model (original recipe)", "LOCF + regression (published code)")
 OURS = ("increment model", "LOCF + regression")
@@ -43,9 +43,9 @@ MECHANISMS = {
 
 def score(seed, n_hospitals, **changes):
     """SSE per model for one simulation."""
-    settings = icu_data.SimulationSettings(**changes)
-    data = icu_data.simulate_hospitals(n_hospitals, 70, seed, settings=settings)
-    return icu_models.compare_models(data)["sse"]
+    settings = icu.SimulationSettings(**changes)
+    data = icu.simulate_hospitals(n_hospitals, 70, seed, settings=settings)
+    return icu.compare_models(data)["sse"]
 
 
 def verdict(sse, pair):
@@ -65,27 +65,27 @@ def markdown(rows):
 
 def exercises():
     """The numbers of the notebook's worked solutions (shipped data, seed 2022)."""
-    data = icu_data.simulate_hospitals(1000, 70, 2022)
-    worse = icu_data.simulate_hospitals(1000, 70, 2022, settings=icu_data.
+    data = icu.simulate_hospitals(1000, 70, 2022)
+    worse = icu.simulate_hospitals(1000, 70, 2022, settings=icu.
                                         SimulationSettings(gap_start=0.1,
                                                            late_start=0.3))
     print(f"worse reporting: {worse['reported'].mean():.1%} of days reported")
-    runs = {"defaults": icu_models.compare_models(data)["sse"],
-            "1: worse reporting": icu_models.compare_models(worse)["sse"],
-            "2: plain_steps=1500": icu_models.compare_models(
+    runs = {"defaults": icu.compare_models(data)["sse"],
+            "1: worse reporting": icu.compare_models(worse)["sse"],
+            "2: plain_steps=1500": icu.compare_models(
                 data, plain_steps=1500)["sse"],
-            "3: steps=20": icu_models.compare_models(data, steps=20)["sse"],
-            "3: lr=1.0": icu_models.compare_models(data, lr=1.0)["sse"]}
+            "3: steps=20": icu.compare_models(data, steps=20)["sse"],
+            "3: lr=1.0": icu.compare_models(data, lr=1.0)["sse"]}
     print(markdown([{"model": m, **{k: round(v[m], 1) for k, v in runs.items()}}
-                    for m in icu_models.MODELS]))
-    arrays = icu_data.to_arrays(data)
+                    for m in icu.MODELS]))
+    arrays = icu.to_arrays(data)
     y, z, r = arrays.y[:, :-1], arrays.z[:, :-1], arrays.reported[:, :-1]
     for label, fit in (("defaults", {}), ("steps=20", {"steps": 20}),
                        ("lr=1.0", {"lr": 1.0})):
-        beta = icu_models.fit_increment_model(y, z, r, **fit)
-        loss = icu_models.increment_loss_batched(y, z, r, beta.nan_to_num())
+        beta = icu.fit_increment_model(y, z, r, **fit)
+        loss = icu.increment_loss_batched(y, z, r, beta.nan_to_num())
         print(f"3: {label}: median training loss {loss.median():.4f}, "
-              f"{int(icu_models.needs_fallback(beta).sum())} fallbacks")
+              f"{int(icu.needs_fallback(beta).sum())} fallbacks")
 
 
 def main():
@@ -106,7 +106,7 @@ def main():
           f"{os.getloadavg()[0]:.2f}\n")
     rows = []
     for seed, sse in runs["all on (defaults)"].items():
-        row = {"seed": seed, **{m: round(sse[m], 1) for m in icu_models.MODELS}}
+        row = {"seed": seed, **{m: round(sse[m], 1) for m in icu.MODELS}}
         for label, pair in (("original", ORIGINAL), ("ours", OURS)):
             ratio, holds = verdict(sse, pair)
             row[f"ratio ({label})"] = round(ratio, 2)

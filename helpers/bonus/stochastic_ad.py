@@ -33,8 +33,7 @@ from collections.abc import Sequence
 
 import torch
 
-from helpers._checks import check_float, check_int
-from helpers._threads import one_thread
+from helpers._utils import check_float, check_int, one_thread
 
 DTYPE = torch.float64
 
@@ -189,7 +188,7 @@ class StochasticTriple:
         name = getattr(func, "__name__", str(func))
         raise TypeError(
             f"torch.{name} does not accept a StochasticTriple. Use + - * / ** "
-            "and helpers.stochastic's exp and log (also as torch.exp, torch.log), "
+            "and this module's exp and log (also as torch.exp, torch.log), "
             "or write the function from them.")
 
 

@@ -1,21 +1,20 @@
-"""Share of argument-check lines in the code of ``helpers/`` (issue 11, Part 2).
+"""Share of argument-check lines in the code of ``helpers/``, whole package.
 
 Run from the repository root:
 
-    python benchmarks/bench_check_share.py             # the working tree
-    python benchmarks/bench_check_share.py --rev 849d48b   # a commit
+    python tools/check_share.py                # the working tree
+    python tools/check_share.py --rev 849d48b  # a commit (any layout)
 
 Code lines are the lines that hold Python statements, found with ``ast``:
 docstrings, comments and blank lines do not count. A code line is a check
 line when it belongs to
-- a function whose name starts with ``check_`` or ``_check`` (the module
-  ``_checks.py`` is all checks),
+- a function whose name starts with ``check_`` or ``_check``,
 - a ``raise`` of ``ValueError``, or the ``if`` (or ``elif``) line that guards
   a body made only of such raises,
 - a statement that calls a ``check_*`` or ``_check*`` function,
 - an ``except`` clause whose body re-raises a ``ValueError``.
-Prints one markdown row per module and the totals, excluding ``icu.py``
-(its own issue) and, in a second total, ``widgets.py`` as well.
+Prints one markdown row per module (path inside ``helpers/``, subpackages
+included) and the total.
 """
 
 import argparse
@@ -100,18 +99,19 @@ def count(source: str, whole_file_is_checks: bool = False) -> tuple:
 
 
 def sources(rev: str | None) -> dict:
-    """Module name -> source text of ``helpers/*.py`` at ``rev`` (or on disk)."""
+    """Path inside ``helpers/`` -> source of every ``.py`` file at ``rev``."""
     if rev is None:
-        return {p.name: p.read_text() for p in sorted(ROOT.glob("helpers/*.py"))}
+        return {str(p.relative_to(ROOT / "helpers")): p.read_text()
+                for p in sorted(ROOT.glob("helpers/**/*.py"))}
     listing = subprocess.run(
-        ["git", "ls-tree", "--name-only", rev, "helpers/"],
+        ["git", "ls-tree", "-r", "--name-only", rev, "helpers/"],
         cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout.split()  # fmt: skip
     texts = {}
     for path in listing:
         if path.endswith(".py"):
             command = ["git", "show", f"{rev}:{path}"]
-            texts[Path(path).name] = subprocess.run(
+            texts[path.removeprefix("helpers/")] = subprocess.run(
                 command, cwd=ROOT, capture_output=True, text=True, check=True
             ).stdout
     return texts
@@ -124,17 +124,14 @@ def main():
     rows = {
         name: count(text, whole_file_is_checks=name == "_checks.py")
         for name, text in sources(args.rev).items()
-        if name != "icu.py"
     }
     print("| module | code lines | check lines | share |")
     print("| --- | ---: | ---: | ---: |")
     for name, (code, checks) in rows.items():
         print(f"| {name} | {code} | {checks} | {checks / max(code, 1):.0%} |")
-    for label, skip in (("without icu.py", ()), ("without icu.py, widgets.py",
-                                                 ("widgets.py",))):
-        code = sum(c for n, (c, _) in rows.items() if n not in skip)
-        checks = sum(k for n, (_, k) in rows.items() if n not in skip)
-        print(f"| **total {label}** | {code} | {checks} | {checks / code:.0%} |")
+    code = sum(c for c, _ in rows.values())
+    checks = sum(k for _, k in rows.values())
+    print(f"| **total** | {code} | {checks} | {checks / code:.0%} |")
 
 
 if __name__ == "__main__":

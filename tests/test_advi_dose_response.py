@@ -1,4 +1,4 @@
-"""Tests of helpers/doseresponse.py: the log density against an independent
+"""Tests of helpers/bonus/advi_dose_response.py: the log density against an independent
 computation (torch.distributions, and PyMC where installed), the ELBO against
 a Monte Carlo reference, recovery on a small simulation, and bad input."""
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from helpers import doseresponse as dr
+from helpers.bonus import advi_dose_response as dr
 
 D = torch.distributions
 

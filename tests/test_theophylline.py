@@ -1,4 +1,4 @@
-"""Tests of helpers/pk.py: the theophylline model, loss, fits and CSV loader."""
+"""Tests of helpers.bonus.theophylline: the model, loss, fits and CSV loader."""
 
 import math
 
@@ -7,7 +7,8 @@ import pytest
 import torch
 from torchdiffeq import odeint
 
-from helpers import data_path, pk
+from helpers import data_path
+from helpers.bonus import theophylline as pk
 
 F64 = torch.float64
 

@@ -1,4 +1,5 @@
-"""Tests of the ICU bonus: the notebook's loss cell against helpers.icu_models,
+"""Tests of the ICU bonus: the notebook's loss cell against
+helpers.bonus.icu_missing_reports,
 gradients, the fits, the baselines, the simulator's mechanisms, reading the
 CSV and the two plots."""
 
@@ -11,7 +12,8 @@ import pandas as pd
 import pytest
 import torch
 
-from helpers import data_path, icu_data, icu_models, plotting
+from helpers import data_path
+from helpers.bonus import icu_missing_reports as icu
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
@@ -27,7 +29,7 @@ def notebook_function(name):
     """Run the notebook cell that defines ``name`` and return the function."""
     cells = parse_source(NOTEBOOK.read_text(), NOTEBOOK.name)
     (cell,) = [c for c in cells if c.kind == "code" and f"def {name}(" in c.source]
-    namespace = {"torch": torch, "icu_models": icu_models}
+    namespace = {"torch": torch, "icu": icu}
     code = compile(cell.source, f"{NOTEBOOK.name}:{name}", "exec")
     exec(code, namespace)  # noqa: S102 (our own notebook cell, to test it)
     return namespace[name]
@@ -35,7 +37,7 @@ def notebook_function(name):
 
 @pytest.fixture(scope="module")
 def shipped():
-    return icu_data.to_arrays(icu_data.load_hospitals(data_path("icu_hospitals.csv")))
+    return icu.to_arrays(icu.load_hospitals(data_path("icu_hospitals.csv")))
 
 
 def beta_of(*values):
@@ -52,7 +54,7 @@ def test_notebook_loss_equals_the_vectorised_loss_on_the_shipped_data(shipped):
     beta = beta_of(0.05, -0.1, 0.03) + 0.02 * torch.randn(
         n, 3, generator=generator, dtype=torch.float64)
     beta.requires_grad_()
-    batched = icu_models.increment_loss_batched(
+    batched = icu.increment_loss_batched(
         shipped.y, shipped.z, shipped.reported, beta)
     with torch.no_grad():
         looped = torch.stack([
@@ -78,7 +80,7 @@ def test_notebook_loss_on_the_hand_example():
 
 def batched(y, z, reported, beta):
     as_row = [torch.tensor([v], dtype=torch.float64) for v in (y, z)]
-    return icu_models.increment_loss_batched(
+    return icu.increment_loss_batched(
         *as_row, torch.tensor([reported]).bool(), torch.atleast_2d(beta))[0]
 
 
@@ -105,14 +107,14 @@ def test_loss_gradient_matches_finite_differences(shipped):
     y, z, r = shipped.y[:20], shipped.z[:20], shipped.reported[:20]
     beta = torch.full((20, 3), 0.05, dtype=torch.float64, requires_grad=True)
     (grad,) = torch.autograd.grad(
-        icu_models.increment_loss_batched(y, z, r, beta).sum(), beta)
+        icu.increment_loss_batched(y, z, r, beta).sum(), beta)
     h = 1e-6
     for j in range(3):
         step = torch.zeros(20, 3, dtype=torch.float64)
         step[:, j] = h
         with torch.no_grad():
-            numeric = (icu_models.increment_loss_batched(y, z, r, beta + step)
-                       - icu_models.increment_loss_batched(y, z, r, beta - step))
+            numeric = (icu.increment_loss_batched(y, z, r, beta + step)
+                       - icu.increment_loss_batched(y, z, r, beta - step))
         torch.testing.assert_close(grad[:, j], numeric / (2 * h), rtol=1e-5,
                                    atol=1e-8)
 
@@ -120,7 +122,7 @@ def test_loss_gradient_matches_finite_differences(shipped):
 def test_bridged_values_are_reports_on_reported_days_and_nan_before():
     y = torch.tensor([[0.0, 3.0, 3.0, 5.0]])
     reported = torch.tensor([[False, True, False, True]])
-    y_tilde, predicted = icu_models.bridged_values(
+    y_tilde, predicted = icu.bridged_values(
         y, torch.zeros_like(y), reported, beta_of(1, 0, 0)[None])
     assert torch.isnan(y_tilde[0, 0]) and y_tilde[0, 1] == 3 and y_tilde[0, 3] == 5
     assert y_tilde[0, 2] == 4  # bridged: 3 + 1
@@ -135,53 +137,53 @@ def test_plain_gradient_descent_cell_equals_the_helper(shipped):
     y, z, r = shipped.y[:30], shipped.z[:30], shipped.reported[:30]
     torch.testing.assert_close(
         plain(y, z, r, steps=20),
-        icu_models.fit_plain_gradient_descent(y, z, r, steps=20), equal_nan=True)
+        icu.fit_plain_gradient_descent(y, z, r, steps=20), equal_nan=True)
 
 
 def test_adam_fit_reaches_least_squares_on_complete_series():
-    data = icu_data.simulate_hospitals(
-        20, 40, 3, settings=icu_data.SimulationSettings(
+    data = icu.simulate_hospitals(
+        20, 40, 3, settings=icu.SimulationSettings(
             late_start=0, gap_start=0, admissions_per_incidence=1.0))
-    a = icu_data.to_arrays(data)
-    beta = icu_models.fit_increment_model(a.y, a.z, a.reported, steps=600)
+    a = icu.to_arrays(data)
+    beta = icu.fit_increment_model(a.y, a.z, a.reported, steps=600)
     for h in range(20):
         design = torch.stack([torch.ones(39).double(), a.y[h, :-1], a.z[h, :-1]], 1)
         exact = torch.linalg.lstsq(design, a.y[h].diff()[:, None]).solution[:, 0]
-        gap = (icu_models.increment_loss_batched(a.y[h:h+1], a.z[h:h+1],
+        gap = (icu.increment_loss_batched(a.y[h:h+1], a.z[h:h+1],
                                                  a.reported[h:h+1], beta[h:h+1])
-               / icu_models.increment_loss_batched(a.y[h:h+1], a.z[h:h+1],
+               / icu.increment_loss_batched(a.y[h:h+1], a.z[h:h+1],
                                                    a.reported[h:h+1], exact[None]))
         assert gap.item() == pytest.approx(1.0, abs=1e-4)
 
 
 def test_hospitals_are_fitted_independently(shipped):
     y, z, r = shipped.y[:40], shipped.z[:40], shipped.reported[:40]
-    together = icu_models.fit_increment_model(y, z, r, steps=50)
-    alone = icu_models.fit_increment_model(y[7:8], z[7:8], r[7:8], steps=50)
+    together = icu.fit_increment_model(y, z, r, steps=50)
+    alone = icu.fit_increment_model(y[7:8], z[7:8], r[7:8], steps=50)
     torch.testing.assert_close(together[7:8], alone)
 
 
 def test_fit_arguments_are_checked(shipped):
     with pytest.raises(ValueError, match="steps"):
-        icu_models.fit_increment_model(shipped.y, shipped.z, shipped.reported,
+        icu.fit_increment_model(shipped.y, shipped.z, shipped.reported,
                                        steps=0)
     with pytest.raises(ValueError, match="lr"):
-        icu_models.fit_increment_model(shipped.y, shipped.z, shipped.reported,
+        icu.fit_increment_model(shipped.y, shipped.z, shipped.reported,
                                        lr="0.1")
 
 
 def test_fallback_rule():
     beta = torch.tensor([[0.0, 0.0, 0.0], [float("nan"), 0, 0], [0, -11.0, 0]])
-    assert icu_models.needs_fallback(beta).tolist() == [False, True, True]
+    assert icu.needs_fallback(beta).tolist() == [False, True, True]
 
 
 # ---------------------------------------------------------------- baselines
 
 
 def test_last_day_baselines_by_hand():
-    data = icu_data.simulate_hospitals(30, 20, 1)
-    predictions = icu_models.last_day_predictions(data, steps=20)
-    a = icu_data.to_arrays(data)
+    data = icu.simulate_hospitals(30, 20, 1)
+    predictions = icu.last_day_predictions(data, steps=20)
+    a = icu.to_arrays(data)
     row = int(np.flatnonzero(a.hospitals == predictions["hospital"].iloc[0])[0])
     y, z = a.y[row, :-1].numpy(), a.z[row, :-1].numpy()
     first = predictions.iloc[0]
@@ -200,9 +202,9 @@ def test_last_day_baselines_by_hand():
 
 def test_summary_sums_squared_errors():
     predictions = pd.DataFrame({"observed": [1.0, -2.0],
-                                **{m: [0.0, 0.0] for m in icu_models.MODELS}})
-    table = icu_models.summarise_errors(predictions)
-    assert list(table.index) == list(icu_models.MODELS)
+                                **{m: [0.0, 0.0] for m in icu.MODELS}})
+    table = icu.summarise_errors(predictions)
+    assert list(table.index) == list(icu.MODELS)
     assert (table["sse"] == 5.0).all() and (table["max"] == 4.0).all()
 
 
@@ -210,16 +212,16 @@ def test_summary_sums_squared_errors():
 
 
 def test_shipped_csv_is_the_documented_simulation():
-    shipped = icu_data.load_hospitals(data_path("icu_hospitals.csv"))
+    shipped = icu.load_hospitals(data_path("icu_hospitals.csv"))
     pd.testing.assert_frame_equal(
-        shipped, icu_data.simulate_hospitals(1000, 70, 2022), check_dtype=False)
+        shipped, icu.simulate_hospitals(1000, 70, 2022), check_dtype=False)
 
 
 def test_simulation_is_deterministic_and_published_by_locf():
-    data, truth = icu_data.simulate_hospitals(200, 30, 4, return_truth=True)
-    again = icu_data.simulate_hospitals(200, 30, 4)
+    data, truth = icu.simulate_hospitals(200, 30, 4, return_truth=True)
+    again = icu.simulate_hospitals(200, 30, 4)
     pd.testing.assert_frame_equal(data, again)
-    a = icu_data.to_arrays(data)
+    a = icu.to_arrays(data)
     y, reported = a.y.numpy(), a.reported.numpy()
     for h in range(200):
         first = truth.coefficients.loc[h, "first_report"]
@@ -238,17 +240,17 @@ def test_simulation_is_deterministic_and_published_by_locf():
      lambda d, t: (d.groupby("hospital")["incidence"].nunique() == 1).all()),
 ])
 def test_each_mechanism_switches_off(off, check):
-    data, truth = icu_data.simulate_hospitals(
-        100, 20, 0, settings=icu_data.SimulationSettings(**off), return_truth=True)
+    data, truth = icu.simulate_hospitals(
+        100, 20, 0, settings=icu.SimulationSettings(**off), return_truth=True)
     assert check(data, truth)
 
 
 def test_census_has_the_models_expected_increment():
-    _, truth = icu_data.simulate_hospitals(2000, 40, 9, return_truth=True)
+    _, truth = icu.simulate_hospitals(2000, 40, 9, return_truth=True)
     c = truth.coefficients
     cases = truth.cases.astype(float)
-    data = icu_data.simulate_hospitals(2000, 40, 9)
-    z = icu_data.to_arrays(data).z.numpy()
+    data = icu.simulate_hospitals(2000, 40, 9)
+    z = icu.to_arrays(data).z.numpy()
     expected = c["b2"].to_numpy()[:, None] * cases[:, :-1] + \
         c["b3"].to_numpy()[:, None] * z[:, :-1]
     residual = np.diff(cases, axis=1) - expected
@@ -263,7 +265,7 @@ def test_census_has_the_models_expected_increment():
 ])
 def test_bad_settings_name_the_field(changes, name):
     with pytest.raises(ValueError, match=name):
-        icu_data.SimulationSettings(**changes)
+        icu.SimulationSettings(**changes)
 
 
 @pytest.mark.parametrize("arguments, name", [
@@ -272,7 +274,7 @@ def test_bad_settings_name_the_field(changes, name):
 ])
 def test_bad_simulator_arguments_name_them(arguments, name):
     with pytest.raises(ValueError, match=name):
-        icu_data.simulate_hospitals(**arguments)
+        icu.simulate_hospitals(**arguments)
 
 
 @pytest.mark.parametrize("spoil, message", [
@@ -284,22 +286,22 @@ def test_bad_simulator_arguments_name_them(arguments, name):
 ])
 def test_load_refuses_malformed_files(tmp_path, spoil, message):
     path = tmp_path / "bad.csv"
-    spoil(icu_data.simulate_hospitals(5, 12, 0)).to_csv(path, index=False)
+    spoil(icu.simulate_hospitals(5, 12, 0)).to_csv(path, index=False)
     with pytest.raises(ValueError, match=message):
-        icu_data.load_hospitals(path)
+        icu.load_hospitals(path)
 
 
 # ---------------------------------------------------------------- plots
 
 
 def test_plots_return_labelled_figures():
-    data, truth = icu_data.simulate_hospitals(20, 15, 0, return_truth=True)
-    figure = plotting.plot_hospital(data, 3, beta=[0.1, -0.1, 0.05],
+    data, truth = icu.simulate_hospitals(20, 15, 0, return_truth=True)
+    figure = icu.plot_hospital(data, 3, beta=[0.1, -0.1, 0.05],
                                     true_cases=truth.cases[3])
     labels = figure.axes[0].get_legend_handles_labels()[1]
     assert "bridged gap" in labels and "reported" in labels
     with pytest.raises(ValueError, match="hospital"):
-        plotting.plot_hospital(data, 99)
+        icu.plot_hospital(data, 99)
     fitted = truth.coefficients[["hospital", "b1", "b2", "b3"]]
-    assert len(plotting.plot_coefficients(fitted, truth.coefficients).axes) == 3
+    assert len(icu.plot_coefficients(fitted, truth.coefficients).axes) == 3
     plt.close("all")

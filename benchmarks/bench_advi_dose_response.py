@@ -5,7 +5,7 @@ Run from the repository root (needs PyMC: pip install -r requirements-bonus.txt)
     python benchmarks/bench_advi.py            # about 30 min on a loaded 2-core CPU
     python benchmarks/bench_advi.py --quick    # small sizes, a few minutes
 
-In one run, on data from ``helpers.doseresponse.simulate`` (seed 1):
+In one run, on data from ``helpers.bonus.advi_dose_response.simulate`` (seed 1):
 
 1. our ADVI (``fit_advi``), mean-field and per-group full-rank, at full scale
    (``--groups``, default 3,000 groups, 405,000 observations) and at the
@@ -41,7 +41,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from helpers import doseresponse as dr
+from helpers.bonus import advi_dose_response as dr
 
 
 def cpu_name() -> str:

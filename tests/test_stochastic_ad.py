@@ -1,4 +1,4 @@
-"""Tests of helpers.stochastic: stochastic triples against exact derivatives."""
+"""Tests of helpers.bonus.stochastic_ad: triples against exact derivatives."""
 
 import itertools
 import math
@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from helpers import stochastic as st
+from helpers.bonus import stochastic_ad as st
 
 N_SAMPLES = 40_000
 

@@ -26,7 +26,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from helpers._checks import check_choice, check_float, check_int
+from helpers._utils import check_choice, check_float, check_int
 
 COLUMNS = ("Subject", "Wt", "Dose", "Time", "conc")
 """Columns of the CSV file, one row per blood sample."""

@@ -32,8 +32,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from helpers._checks import check_choice, check_float, check_int, check_tensor
-from helpers._threads import one_thread
+from helpers._utils import (
+    check_choice,
+    check_float,
+    check_int,
+    check_tensor,
+    one_thread,
+)
 
 PARAMETERS = ("bottom", "top", "log_ic50", "log_hill")
 """Names of the four group parameters, in column order."""

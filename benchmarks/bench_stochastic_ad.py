@@ -32,7 +32,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from helpers import stochastic as st
+from helpers.bonus import stochastic_ad as st
 
 
 def load() -> str:
