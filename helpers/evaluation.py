@@ -145,7 +145,7 @@ def param_aucs(params, groups) -> list:
 
 @torch.no_grad()
 def evaluate(model: ODEVAE, cohort: Cohort, heldout: dict) -> dict:
-    """Score a trained ODE-VAE (notebook section "Results in numbers").
+    """Score a trained ODE-VAE (notebook section "Results").
 
     Args:
         model: a trained :class:`ODEVAE`.
