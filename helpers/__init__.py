@@ -7,6 +7,10 @@ evaluation and plotting. Submodules ``helpers.icu_data`` and
 explorer) are imported on demand.
 """
 
+# The release this package belongs to; tools/release.py sets it, together with
+# WORKSHOP_REF in setup_colab.py and the newest CHANGELOG.md entry.
+__version__ = "1.0.0"
+
 from ._paths import data_path
 from .batching import Batch, make_batch
 from .evaluation import Alignment, align_latent, auc, evaluate, fit_alignment
