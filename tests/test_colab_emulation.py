@@ -12,12 +12,12 @@ missing.
 
 import re
 
-import colab_emulation
 import pytest
-from colab_emulation import Colab, cell_text, code_cells, helpers_uses
 
 import build_notebooks
+import colab_emulation
 import setup_colab
+from colab_emulation import Colab, cell_text, code_cells, helpers_uses
 
 RELEASE = setup_colab.WORKSHOP_REF
 VERSION = setup_colab.release_version(RELEASE)
