@@ -155,8 +155,9 @@ def git(*args, cwd=None):
 
 def copy_working_tree(destination):
     """Copy the files git would commit from the working tree to ``destination``."""
-    listed = git("ls-files", "-z", "--cached", "--others", "--exclude-standard",
-                 cwd=ROOT)
+    listed = subprocess.run(  # with the user's git config (safe.directory)
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT, check=True, capture_output=True, text=True).stdout
     for name in sorted(set(filter(None, listed.split("\0")))):
         source = ROOT / name
         if source.is_file():  # a tracked file deleted in the tree is left out

@@ -190,3 +190,16 @@ def test_files_of_another_release_in_content_are_fetched_again(colab, tmp_path):
     assert (content / "workshop-old-unversioned" / "helpers" / "__init__.py"
             ).read_text() == "OLD = True\n"
     assert f'WORKSHOP_REF = "{RELEASE}"' in (content / "setup_colab.py").read_text()
+
+
+def test_old_helpers_imported_before_the_cell_need_a_restart(colab, tmp_path):
+    content = tmp_path / "content"
+    (content / "helpers").mkdir(parents=True)
+    (content / "helpers" / "__init__.py").write_text("OLD = True\n")
+    imported_first = "import sys\nsys.path.insert(0, '.')\nimport helpers\n"
+    process, result = colab.run_cell(imported_first + practicals_cell(colab), content)
+    assert process.returncode == 1 and result is None
+    assert "this runtime imported helpers (no version) earlier" in process.stdout
+    assert "fix: Runtime > Restart session, then run the set-up cell again" in (
+        process.stdout)
+    assert setup_colab.files_version(content) == VERSION  # fetched for the restart
