@@ -36,6 +36,7 @@ CHANGELOG = """# Changelog
 def test_unreleased_section_becomes_the_entry():
     text, notes = release.release_changelog(CHANGELOG, "1.0.1", "2026-12-04")
     assert notes == "- a change"
+    assert text == CHANGELOG.replace("## Unreleased", "## 1.0.1 (2026-12-04)")
     assert release.changelog_titles(text) == ["1.0.1 (2026-12-04)", "1.0.0 (2026-11)"]
     assert release.changelog_versions(text) == ["1.0.1", "1.0.0"]
 

@@ -44,7 +44,7 @@ REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 VERSION = re.compile(r"(\d+)\.(\d+)\.(\d+)")
 VERSION_LINE = re.compile(r'^__version__ = "(?P<version>[^"]*)"$', re.MULTILINE)
 REF_LINE = re.compile(r'^WORKSHOP_REF = "(?P<ref>[^"]*)"$', re.MULTILINE)
-CHANGELOG_HEADING = re.compile(r"^## (?P<title>.+?)\s*$", re.MULTILINE)
+CHANGELOG_HEADING = re.compile(r"^## (?P<title>.+?)[ \t]*$", re.MULTILINE)
 BADGE = re.compile(r"https://colab\.research\.google\.com/github/"
                    r"(?P<slug>[^/\s]+/[^/\s]+)/blob/(?P<ref>[^/\s]+)/"
                    r"(?P<path>[^)\s\"']+\.ipynb)")
@@ -117,7 +117,7 @@ def release_changelog(text, version, date):
     Raises:
         ReleaseError: there is no ``## Unreleased`` section, or it is empty.
     """
-    match = re.search(r"^## Unreleased\s*$", text, re.MULTILINE)
+    match = re.search(r"^## Unreleased[ \t]*$", text, re.MULTILINE)
     if match is None:
         raise ReleaseError("CHANGELOG.md has no '## Unreleased' section; add one "
                            "that says what changed in this release")
@@ -233,10 +233,19 @@ def release(root, version, quick=False, date=None):
 
 
 def dry_run(root, version, quick=False):
-    """Make the release in a temporary clone of ``root``; leave ``root`` alone."""
+    """Make the release in a temporary clone of ``root``; leave ``root`` alone.
+
+    The clone's ``main`` is the commit checked out in ``root``, so that a
+    topic branch can be tried before it is merged.
+    """
     with tempfile.TemporaryDirectory(prefix="release-") as scratch:
         clone = pathlib.Path(scratch) / "repo"
-        git(root, "clone", "--quiet", "--branch", "main", str(root), str(clone))
+        head = git(root, "rev-parse", "HEAD")
+        git(root, "clone", "--quiet", "--no-checkout", str(root), str(clone))
+        git(clone, "checkout", "--quiet", "-B", "main", head)
+        branch = git(root, "rev-parse", "--abbrev-ref", "HEAD")
+        if branch != "main":
+            print(f"note: the dry run releases {branch} ({head[:12]}) as main")
         if git(root, "status", "--porcelain"):
             print("note: uncommitted changes are not part of the dry run")
         push = release(clone, version, quick)
