@@ -62,13 +62,13 @@ NEVER_INSTALL = ("torch", "numpy", "pandas", "matplotlib")
 TESTS_ONLY = ("nbval", "pytest")
 
 GIT_TIMEOUT_S = 300
+PIP_TIMEOUT_S = 600
 # Asking the repository whether a ref exists takes about a second; a network
 # that does not answer within this is reported before any long clone starts.
 LS_REMOTE_TIMEOUT_S = 30
 RELEASE_TAG = re.compile(r"v(?P<version>\d+\.\d+\.\d+)")
 COMMIT = re.compile(r"[0-9a-f]{7,40}")
 VERSION_LINE = re.compile(r'^__version__ = "(?P<version>[^"]+)"', re.MULTILINE)
-PIP_TIMEOUT_S = 600
 
 
 class SetupError(Exception):
