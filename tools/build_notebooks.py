@@ -276,7 +276,8 @@ import urllib.request
 
 RELEASE = "{RELEASE}"  # stamped by tools/build_notebooks.py
 REF = os.environ["WORKSHOP_REF"] = os.environ.get("WORKSHOP_REF") or RELEASE
-REPO = os.environ.get("WORKSHOP_REPO_URL") or "{setup_colab.REPO_URL}"
+REPO = (os.environ.get("WORKSHOP_REPO_URL")
+        or "{setup_colab.REPO_URL}")
 RAW = REPO.replace("https://github.com/", "https://raw.githubusercontent.com/")
 SETUP_URL = f"{{RAW.removesuffix('.git')}}/{{REF}}/setup_colab.py"
 setup_script = pathlib.Path("setup_colab.py")
