@@ -52,13 +52,13 @@ def test_changelog_without_notes_is_refused(text, message):
 @pytest.fixture
 def github(tmp_path, monkeypatch):
     """A bare copy of this working tree (no tag), and a clone of it on main."""
+    bare = colab_emulation.make_github(tmp_path / "github", None)
     for name in ("AUTHOR", "COMMITTER"):
         monkeypatch.setenv(f"GIT_{name}_NAME", "test")
         monkeypatch.setenv(f"GIT_{name}_EMAIL", "test@example.invalid")
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(tmp_path / "gitconfig"))
     monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
     (tmp_path / "gitconfig").write_text("[advice]\n\tdetachedHead = false\n")
-    bare = colab_emulation.make_github(tmp_path / "github", None)
     clone = tmp_path / "clone"
     colab_emulation.git("clone", "--quiet", str(bare), str(clone))
     return bare, clone
