@@ -391,9 +391,9 @@ assert torch.allclose(gradients["ode"], gradients["closed form"], atol=1e-5)
 # `src/exozippy/components/pharmacokinetics/README.md`, section
 # "Validation") from a run of the book's script, which ships with R's
 # `nlme` as `scripts/ch08.R`; that README gave the standard errors for
-# base-10 logarithms, and we multiplied them by $\ln 10$. Its random-effect
-# and residual standard deviations are those of `fm2Theo.nlme`, whose fixed
-# effects agree with `fm3Theo.nlme` to 1e-4. Running `ch08.R` in R would
+# base-10 logarithms, and we multiplied them by $\ln 10$. The random-effect
+# and residual standard deviations quoted there are those of `fm2Theo.nlme`,
+# whose fixed effects agree with `fm3Theo.nlme` to 1e-4. Running `ch08.R` in R would
 # check them; `data/README.md` records the provenance. The last column says
 # how many NLME standard errors our estimate lies from theirs.
 

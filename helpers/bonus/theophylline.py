@@ -11,7 +11,11 @@ likelihood (the Part II machinery).
 Vocabulary: ``dose`` in mg/kg, ``times`` in hours, ``conc`` in mg/L; the
 parameters are ``log_ke`` (elimination rate, 1/h), ``log_ka`` (absorption
 rate, 1/h) and ``log_cl`` (clearance, L/h/kg), the parametrisation of R's
-``SSfol`` and of Pinheiro and Bates (2000, chapter 8). Arrays over subjects
+``SSfol`` and of Pinheiro and Bates (2000, chapter 8). From oral doses alone
+the bioavailability F is not identified: the clearance and the volume ``V =
+Cl / ke`` are the apparent ones, Cl/F and V/F. The sparse-design experiment
+(``keep_mask``, ``sparse_design``, ``sparse_experiment``) keeps a few
+samples per subject and predicts the others. Arrays over subjects
 have shape ``(n_subjects, n_times)``.
 """
 
@@ -52,7 +56,8 @@ NLME_REFERENCE = {
 theophylline model ``fm3Theo.nlme`` (R nlme, maximum likelihood, random
 effects on log ka and log Cl), as reported from a run of nlme's book script
 ``ch08.R`` in the EXOZIPPy repository (see ``data/README.md``); its standard
-errors were given for base-10 logarithms and are multiplied here by ln 10."""
+errors were given for base-10 logarithms and are multiplied here by ln 10. A
+secondary source: not checked against R's own output or the book."""
 
 NLME_REFERENCE_SDS = {"omega_ka": 0.6439, "omega_cl": 0.1669, "sigma": 0.7092}
 """Between-subject standard deviations of log ka and log Cl, and the residual
