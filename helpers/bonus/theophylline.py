@@ -38,7 +38,7 @@ from helpers._utils import (
 )
 
 COLUMNS = ("Subject", "Wt", "Dose", "Time", "conc")
-"""Columns of the CSV file, one row per blood sample."""
+"""Columns of the CSV file, one row per serum sample."""
 
 PARAMETERS = ("log_ke", "log_ka", "log_cl")
 """The model's parameters per subject, in this order everywhere."""
