@@ -226,10 +226,63 @@ def test_random_walk_exact_matches_enumeration():
 def test_random_walk_triples_and_score_function_are_unbiased():
     _, exact = st.random_walk_exact(20.0, 10)
     assert_unbiased(st.random_walk, 20.0, exact, n_samples=20_000, n_steps=10)
-    for baseline in (False, True):
+    for baseline in ("none", "leave-one-out"):
         estimates = st.random_walk_score(20.0, 10, 20_000, seed=2, baseline=baseline)
         error = estimates.std().item() / math.sqrt(20_000)
         assert abs(estimates.mean().item() - exact) <= 4 * error
+
+
+def test_score_baselines_batch_mean_is_leave_one_out_shrunk_by_1_minus_1_over_n():
+    n = 50
+    plain = st.random_walk_score(20.0, 10, n, seed=4)
+    batch = st.random_walk_score(20.0, 10, n, seed=4, baseline="batch mean")
+    loo = st.random_walk_score(20.0, 10, n, seed=4, baseline="leave-one-out")
+    # same walks; the leave-one-out estimate is the batch-mean one times n/(n-1)
+    torch.testing.assert_close(loo, batch * n / (n - 1))
+    # and its baseline is the mean of the other samples' X_n^2, by hand
+    generator = torch.Generator().manual_seed(4)
+    x = torch.zeros(n, dtype=torch.float64)
+    score = torch.zeros(n, dtype=torch.float64)
+    for _ in range(10):
+        prob_up = torch.exp(-x / 20.0)
+        up = torch.rand(n, generator=generator, dtype=torch.float64) < prob_up
+        score += torch.where(up, x / 400, -prob_up * x / 400 / (1 - prob_up))
+        x += torch.where(up, 1.0, -1.0)
+    f = x**2
+    others = torch.stack([torch.cat([f[:i], f[i + 1:]]).mean() for i in range(n)])
+    torch.testing.assert_close(loo, (f - others) * score)
+    torch.testing.assert_close(plain, f * score)
+
+
+def test_score_baseline_is_checked():
+    with pytest.raises(ValueError, match="baseline"):
+        st.random_walk_score(20.0, 10, 100, baseline=True)
+    with pytest.raises(ValueError, match="n_samples"):
+        st.random_walk_score(20.0, 10, 1, baseline="leave-one-out")
+
+
+def test_reed_frost_final_size_distribution():
+    pi = 0.3
+    two = st.reed_frost_final_size(pi, 2, 1)
+    none, one = (1 - pi) ** 2, 2 * pi * (1 - pi) ** 2
+    torch.testing.assert_close(
+        two, torch.tensor([none, one, 1 - none - one], dtype=torch.float64))
+    # S0 = 19: sums to 1, its mean is reed_frost_exact's, and it is bimodal
+    probabilities = st.reed_frost_final_size(0.08, 19, 1)
+    assert probabilities.sum().item() == pytest.approx(1.0, abs=1e-12)
+    assert (probabilities >= 0).all()
+    mean = (probabilities * torch.arange(20)).sum().item()
+    assert mean == pytest.approx(st.reed_frost_exact(0.08, 19, 1)[0], rel=1e-12)
+    # against 20,000 simulated epidemics (a plain numpy-free chain binomial)
+    generator = torch.Generator().manual_seed(5)
+    s = torch.full((20_000,), 19.0, dtype=torch.float64)
+    i = torch.ones(20_000, dtype=torch.float64)
+    for _ in range(19):
+        new = torch.binomial(s, 1 - (1 - 0.08) ** i, generator=generator)
+        s, i = s - new, new
+    frequencies = torch.bincount((19 - s).long(), minlength=20).double() / 20_000
+    se = (probabilities * (1 - probabilities) / 20_000).sqrt()
+    assert ((frequencies - probabilities).abs() <= 4.5 * se + 1e-4).all()
 
 
 def test_reed_frost_exact_small_cases():
