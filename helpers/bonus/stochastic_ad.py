@@ -671,34 +671,37 @@ def reed_frost_final_size(pi, susceptible, infected):
     ``susceptible`` generations every epidemic has ended.
 
     Args:
-        pi: float, or a 0-d float64 tensor (autodiff goes through).
+        pi: a float, or a float64 tensor of any shape (several values at
+            once; autodiff goes through).
         susceptible, infected: the initial numbers ``S0``, ``I0``.
 
     Returns:
-        ``(susceptible + 1,)`` float64 tensor: ``P(final size = k)``, k = 0..S0.
+        float64 tensor ``(*pi.shape, susceptible + 1)``: ``P(final size = k)``
+        for k = 0..S0.
     """
-    if not torch.is_tensor(pi):
-        pi = torch.tensor(float(pi), dtype=DTYPE)
-    size = susceptible + 1
-    width = max(size, infected + 1)
-    k = torch.arange(size, dtype=DTYPE)
-    infect = 1 - (1 - pi) ** torch.arange(width, dtype=DTYPE)  # (width,), over i
-    state = torch.zeros(size, width, dtype=DTYPE)
-    state[susceptible, infected] = 1.0
+    pi = torch.as_tensor(pi, dtype=DTYPE)
+    batch = pi.shape
+    pi = pi.reshape(-1, 1, 1, 1)  # (m, 1, 1, 1)
+    size, width = susceptible + 1, max(susceptible + 1, infected + 1)
+    s = torch.arange(size, dtype=DTYPE)[:, None, None]  # (size, 1, 1)
+    i = torch.arange(width, dtype=DTYPE)[None, :, None]  # (1, width, 1)
+    k = torch.arange(size, dtype=DTYPE)[None, None, :]  # (1, 1, size)
+    possible = k <= s  # k new infections among s susceptibles
+    log_choose = torch.where(possible, torch.lgamma(s + 1) - torch.lgamma(k + 1)
+                             - torch.lgamma((s - k).clamp(min=0) + 1), 0.0)
+    q = 1 - (1 - pi) ** i  # (m, 1, width, 1): infection probability given i
+    # pmf[m, s, i, k] = P(k new | s, i); 0 ** 0 = 1 keeps q = 0 or 1 exact
+    pmf = torch.where(possible, log_choose.exp() * q**k
+                      * (1 - q) ** (s - k).clamp(min=0), 0.0)
+    # (s, k) moves to (s - k, k): its index in the flattened (size, width) state
+    target = ((s - k).clamp(min=0) * width + k).reshape(-1).long()  # (size * size,)
+    state = torch.zeros(pi.shape[0], size * width, dtype=DTYPE)
+    state[:, susceptible * width + infected] = 1.0
     for _ in range(susceptible):
-        new_state = torch.zeros_like(state)
-        for s in range(size):
-            # pmf[i, k] = P(k new infections | s susceptibles, i infectives)
-            q = infect[:, None]
-            log_choose = (math.lgamma(s + 1) - torch.lgamma(k[: s + 1] + 1)
-                          - torch.lgamma(s - k[: s + 1] + 1))
-            pmf = torch.exp(log_choose) * q ** k[: s + 1] * (1 - q) ** (s - k[: s + 1])
-            mass = state[s] @ pmf  # (s + 1,), over k
-            rows = s - torch.arange(s + 1)
-            new_state[rows, torch.arange(s + 1)] = new_state[
-                rows, torch.arange(s + 1)] + mass
-        state = new_state
-    return state.sum(dim=1).flip(0)  # row s = S0 - final size
+        mass = torch.einsum("msi,msik->msk", state.reshape(-1, size, width), pmf)
+        state = torch.zeros_like(state).index_add(1, target, mass.reshape(-1, size**2))
+    by_susceptible = state.reshape(-1, size, width).sum(dim=2)  # (m, size)
+    return by_susceptible.flip(1).reshape(*batch, size)  # final size = S0 - s
 
 
 def reed_frost_exact(pi, susceptible, infected):
