@@ -136,8 +136,8 @@ def test_plain_gradient_descent_cell_equals_the_helper(shipped):
     plain = notebook_function("plain_gradient_descent")
     y, z, r = shipped.y[:30], shipped.z[:30], shipped.reported[:30]
     torch.testing.assert_close(
-        plain(y, z, r, steps=20),
-        icu.fit_plain_gradient_descent(y, z, r, steps=20), equal_nan=True)
+        plain(y, z, r, n_steps=20),
+        icu.fit_plain_gradient_descent(y, z, r, n_steps=20), equal_nan=True)
 
 
 def test_adam_fit_reaches_least_squares_on_complete_series():
@@ -145,7 +145,7 @@ def test_adam_fit_reaches_least_squares_on_complete_series():
         20, 40, 3, settings=icu.SimulationSettings(
             late_start=0, gap_start=0, admissions_per_incidence=1.0))
     a = icu.to_arrays(data)
-    beta = icu.fit_increment_model(a.y, a.z, a.reported, steps=600)
+    beta = icu.fit_increment_model(a.y, a.z, a.reported, n_steps=600)
     for h in range(20):
         design = torch.stack([torch.ones(39).double(), a.y[h, :-1], a.z[h, :-1]], 1)
         exact = torch.linalg.lstsq(design, a.y[h].diff()[:, None]).solution[:, 0]
@@ -158,15 +158,18 @@ def test_adam_fit_reaches_least_squares_on_complete_series():
 
 def test_hospitals_are_fitted_independently(shipped):
     y, z, r = shipped.y[:40], shipped.z[:40], shipped.reported[:40]
-    together = icu.fit_increment_model(y, z, r, steps=50)
-    alone = icu.fit_increment_model(y[7:8], z[7:8], r[7:8], steps=50)
+    together = icu.fit_increment_model(y, z, r, n_steps=50)
+    alone = icu.fit_increment_model(y[7:8], z[7:8], r[7:8], n_steps=50)
     torch.testing.assert_close(together[7:8], alone)
 
 
 def test_fit_arguments_are_checked(shipped):
-    with pytest.raises(ValueError, match="steps"):
+    with pytest.raises(ValueError, match="n_steps"):
         icu.fit_increment_model(shipped.y, shipped.z, shipped.reported,
-                                       steps=0)
+                                       n_steps=0)
+    with pytest.raises(ValueError, match="n_steps"):
+        icu.fit_plain_gradient_descent(shipped.y, shipped.z, shipped.reported,
+                                       n_steps=1.5)
     with pytest.raises(ValueError, match="lr"):
         icu.fit_increment_model(shipped.y, shipped.z, shipped.reported,
                                        lr="0.1")
@@ -182,13 +185,22 @@ def test_fallback_rule():
 
 def test_last_day_baselines_by_hand():
     data = icu.simulate_hospitals(30, 20, 1)
-    predictions = icu.last_day_predictions(data, steps=20)
+    predictions = icu.last_day_predictions(data, n_steps=20)
     a = icu.to_arrays(data)
     row = int(np.flatnonzero(a.hospitals == predictions["hospital"].iloc[0])[0])
     y, z = a.y[row, :-1].numpy(), a.z[row, :-1].numpy()
     first = predictions.iloc[0]
     assert first["observed"] == a.y[row, -1] - a.y[row, -2]
     assert first["zero"] == 0 and first["mean"] == pytest.approx(np.diff(y).mean())
+    # the two modified means: this bundle's rule and the published code's
+    for _, row in predictions.iterrows():
+        h = int(np.flatnonzero(a.hospitals == row["hospital"])[0])
+        series = a.y[h, :-1].numpy()
+        mean = np.diff(series).mean()
+        assert row["modified mean"] == pytest.approx(
+            0.0 if series[-1] == series[-2] else mean)
+        assert row["modified mean (published code)"] == pytest.approx(
+            0.0 if series[-1] == 0 else mean)
     design = np.column_stack([np.ones(18), y[:-1], z[:-1]])
     coef = np.linalg.lstsq(design, np.diff(y), rcond=None)[0]
     assert first["LOCF + regression"] == pytest.approx(coef @ [1, y[-1], z[-1]])
