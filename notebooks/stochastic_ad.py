@@ -810,6 +810,7 @@ left.axvline(pi_mean_exact, color="tab:orange", linestyle=":",
              label="mean matched (exact)")
 left.axvline(PI_TRUE, color="gray", label="truth")
 left.set_ylim(-20, 1)
+left.set_xlim(0.03, 0.15)
 left.set_xlabel("π (infection probability per contact)")
 left.set_ylabel("log-likelihood minus its maximum")
 left.legend(loc="lower right", fontsize=9)
