@@ -26,8 +26,10 @@
 # * fit one small model per hospital by gradient descent, first as the
 #   original did, then with rescaling and Adam;
 # * compare with the original study's baselines on each hospital's held-out
-#   last day, next to the published results, and switch the simulator's
-#   mechanisms off one at a time to see which of them the result rests on.
+#   last day, next to the published results, with paired intervals (you
+#   write the paired difference), and switch the simulator's mechanisms off
+#   one at a time to see which of them the result rests on;
+# * try three exercises, each with a hidden worked solution.
 #
 # Everything runs on a CPU in well under a minute.
 

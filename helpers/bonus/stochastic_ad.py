@@ -15,7 +15,7 @@ The estimate ``delta + weight * jump`` of the program's output is unbiased
 for ``d/dp E[output]``. Everything is vectorised: one *lane* per sample, so
 ``derivative_estimate`` runs thousands of samples as tensor operations.
 
-Introduced in ``bonus/Stochastic_AD.ipynb``, section 3, where the triple and
+Introduced in ``bonus/Stochastic_AD.ipynb``, section 4, where the triple and
 the Bernoulli draw are written out in full and checked against this module.
 
 One choice differs from StochasticAD.jl: a lane holds one live alternative
@@ -579,7 +579,7 @@ def random_walk(p, n_steps):
     """StochasticAD.jl's tutorial walk: ``X_n^2`` after ``n_steps`` steps.
 
     X starts at 0 and steps +1 with probability ``exp(-X / p)``, else -1.
-    Notebook section 4.
+    Notebook section 5.
     """
     x = 0.0
     for _ in range(n_steps):
@@ -647,7 +647,7 @@ def random_walk_score(p, n_steps, n_samples, seed=0, baseline="none"):
 
 
 def reed_frost(pi, susceptible, infected):
-    """Final size of a Reed-Frost epidemic (chain binomial). Notebook section 5.
+    """Final size of a Reed-Frost epidemic (chain binomial). Notebook section 6.
 
     Each generation, every susceptible escapes each infective with
     probability ``1 - pi``: new infections ~ Binomial(S, 1 - (1 - pi)^I).
@@ -665,7 +665,7 @@ def reed_frost(pi, susceptible, infected):
 def reed_frost_final_size(pi, susceptible, infected):
     """Exact distribution of the Reed-Frost final size, by dynamic programming.
 
-    Notebook section 5. ``state[s, i]`` is the probability of ``s``
+    Notebook section 6. ``state[s, i]`` is the probability of ``s``
     susceptibles and ``i`` new infectives; each generation moves it to
     ``(s - k, k)`` with Binomial(s, 1 - (1 - pi)^i) weights. After
     ``susceptible`` generations every epidemic has ended.
