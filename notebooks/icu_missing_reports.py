@@ -644,8 +644,9 @@ pd.DataFrame(paired_rows).T.round(2)
 # 22.0). One registry cannot rank the models that sit near the zero model.
 # Across simulated registries (ten other seeds,
 # `benchmarks/README.md`) the original recipe minus the zero model is
-# $-1.2 \pm 6.4$ (mean $\pm$ sd over the ten seeds): again no detectable
-# difference. The Adam fit minus the consistent regression is
+# $-1.2 \pm 6.4$ (mean $\pm$ sd over the ten seeds): negative on 7 of
+# them, but within two of its own standard errors on every seed, so no
+# difference we can detect. The Adam fit minus the consistent regression is
 # $+3.3 \pm 2.0$: small, but of the same sign on all ten seeds, so the
 # regression's edge is real though tiny. The published regression minus the
 # original recipe, $+43.6 \pm 14.2$, is the one large difference.
@@ -711,7 +712,7 @@ print(ablation.round(2).to_string())
 # together, the published ordering, hold on about half. Counted per seed
 # that looks like a pattern, but the paired differences say the original
 # recipe and the zero model cannot be told apart: $-1.2 \pm 6.4$ over the
-# seeds, and within each seed a standard error of 3-4. So the published
+# seeds, and within each seed a standard error of 2-5 (15 on one seed). So the published
 # ordering emerges only half of the time from the mechanisms the paper
 # supports, only with the original recipe, and even then the increment
 # model's lead over doing nothing is within the noise; we have not invented
