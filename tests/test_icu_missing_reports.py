@@ -570,3 +570,13 @@ def test_paired_difference_by_hand_and_its_checks():
 def test_published_numbers_name_existing_rows():
     assert set(icu.PUBLISHED_LAST_DAY_SSE) <= set(icu.MODELS)
     assert "b15b64565ddfd2093f5683f2aab43fd59cb95c3a" in icu.PUBLISHED_CODE
+
+
+def test_progress_bars_change_nothing(shipped):
+    y, z, r = shipped.y[:10], shipped.z[:10], shipped.reported[:10]
+    torch.testing.assert_close(
+        icu.fit_increment_model(y, z, r, n_steps=5, progress=True),
+        icu.fit_increment_model(y, z, r, n_steps=5, progress=False))
+    torch.testing.assert_close(
+        icu.fit_plain_gradient_descent(y, z, r, n_steps=5, progress=True),
+        icu.fit_plain_gradient_descent(y, z, r, n_steps=5), equal_nan=True)
