@@ -205,7 +205,8 @@ def keep_mask(scores, post_dose, k):
     """Which samples a sparse design keeps: per subject, ``k`` of the
     ``post_dose`` samples, those with the smallest ``scores``.
 
-    Introduced in the notebook section "Where pooling pays", where it is
+    Introduced in the notebook section
+    "Where pooling pays: sparse designs", where it is
     written as an exercise. With uniform random ``scores`` this keeps ``k``
     post-dose samples per subject, chosen at random.
 
@@ -225,7 +226,8 @@ def keep_mask(scores, post_dose, k):
 def sparse_design(study: Study, k: int, seed: int = 0):
     """Keep ``k`` random post-dose samples per subject, hold out the rest.
 
-    Introduced in the notebook section "Where pooling pays". The samples at
+    Introduced in the notebook section
+    "Where pooling pays: sparse designs". The samples at
     ``Time == 0`` are neither kept nor predicted: the model says the
     concentration there is exactly 0, and some subjects' are not.
 
@@ -700,7 +702,8 @@ def sparse_experiment(
 ) -> pd.DataFrame:
     """Prediction error of sparse designs: keep ``k`` samples, predict the rest.
 
-    Introduced in the notebook section "Where pooling pays". For each ``k``
+    Introduced in the notebook section
+    "Where pooling pays: sparse designs". For each ``k``
     and each seed (one random design, :func:`sparse_design`), fits each
     subject by least squares (:func:`fit_least_squares`) and the population
     model (:func:`fit_population`, started at the median of the per-subject
