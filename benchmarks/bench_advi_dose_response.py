@@ -89,9 +89,10 @@ def converged(change, n_groups) -> bool:
     return abs(change) < CONVERGED_PER_COORDINATE * (4 * n_groups + 9)
 
 
-def ours(data, truth, family, steps):
+def ours(data, truth, family, n_steps):
     start, cpu, load_before = time.perf_counter(), cpu_seconds(), load()
-    params, history = dr.fit_advi(data, family, n_steps=steps, seed=1, progress=False)
+    params, history = dr.fit_advi(data, family, n_steps=n_steps, seed=1,
+                                  progress=False)
     seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     summary = dr.summarise(params, family)
     last, before = history[-100:].mean(), history[-200:-100].mean()
@@ -100,7 +101,7 @@ def ours(data, truth, family, steps):
             "load": f"{load_before}-{load()}"}
 
 
-def pymc_fit(data, truth, method, steps, lr):
+def pymc_fit(data, truth, method, n_steps, lr):
     import pymc as pm
 
     model = dr.pymc_model(data)
@@ -110,7 +111,7 @@ def pymc_fit(data, truth, method, steps, lr):
                progressbar=False, random_seed=1)
         warm_up = time.perf_counter() - start
         start, cpu, load_before = time.perf_counter(), cpu_seconds(), load()
-        approx = pm.fit(steps, method=method, obj_optimizer=pm.adam(learning_rate=lr),
+        approx = pm.fit(n_steps, method=method, obj_optimizer=pm.adam(learning_rate=lr),
                         progressbar=False, random_seed=1)
         seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
         draws = approx.sample(1000, random_seed=2).posterior["theta"].values
@@ -123,7 +124,7 @@ def pymc_fit(data, truth, method, steps, lr):
             "load": f"{load_before}-{load()}"}
 
 
-def nuts_table(data, n_groups, steps, draws):
+def nuts_table(data, n_groups, n_steps, draws):
     import arviz as az
     import pymc as pm
 
@@ -147,7 +148,7 @@ def nuts_table(data, n_groups, steps, draws):
     print("| parameter | mean-field: mean diff | full-rank: mean diff "
           "| mean-field: sd ratio | full-rank: sd ratio |")
     print("| --- | ---: | ---: | ---: | ---: |")
-    fits = {family: dr.summarise(dr.fit_advi(small, family, n_steps=steps, seed=1,
+    fits = {family: dr.summarise(dr.fit_advi(small, family, n_steps=n_steps, seed=1,
                                              progress=False)[0], family)
             for family in dr.FAMILIES}
     for k, name in enumerate(dr.PARAMETERS):
@@ -163,10 +164,10 @@ LEVELS = (0.5, 0.8, 0.9, 0.95)
 DESIGNS = {"favourable (9 doses x 15)": (9, 15), "sparse (3 doses x 2)": (3, 2)}
 
 
-def calibration(n_groups, steps, seeds):
+def calibration(n_groups, n_steps, seeds):
     """Coverage at several levels and PSIS k-hat, mean +- sd over studies."""
     print(f"\nCalibration: {len(seeds)} simulated studies (seeds {seeds[0]}-"
-          f"{seeds[-1]}) of {n_groups} groups, {steps} steps; coverage averaged "
+          f"{seeds[-1]}) of {n_groups} groups, {n_steps} steps; coverage averaged "
           "over the four parameters, mean +- sd over studies (binomial se of one "
           f"study at 90%: {(0.09 / n_groups) ** 0.5:.3f}); load at start {load()}.\n")
     header = " | ".join(f"{level:.0%}" for level in LEVELS)
@@ -179,7 +180,7 @@ def calibration(n_groups, steps, seeds):
             for seed in seeds:
                 data, truth = dr.simulate(n_groups=n_groups, n_doses=n_doses,
                                           n_replicates=n_replicates, seed=seed)
-                params, history = dr.fit_advi(data, family, n_steps=steps,
+                params, history = dr.fit_advi(data, family, n_steps=n_steps,
                                               seed=seed, progress=False)
                 change = history[-100:].mean() - history[-200:-100].mean()
                 if not converged(change, n_groups):
@@ -203,7 +204,7 @@ def calibration(n_groups, steps, seeds):
                   flush=True)
 
 
-def main(groups, small_groups, steps, pymc_lr, nuts_groups, nuts_draws,
+def main(groups, small_groups, n_steps, pymc_lr, nuts_groups, nuts_draws,
          part="all", calibration_groups=120, seeds=(11, 12, 13, 14, 15)):
     torch.set_num_threads(1)
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; torch {torch.__version__} "
@@ -219,7 +220,7 @@ def main(groups, small_groups, steps, pymc_lr, nuts_groups, nuts_draws,
     for n_groups in dict.fromkeys([groups, small_groups]):
         data, truth = dr.simulate(n_groups=n_groups, seed=1)
         for family in dr.FAMILIES:
-            result = ours(data, truth, family, steps)
+            result = ours(data, truth, family, n_steps)
             rows.append((f"ours, {family}", n_groups, len(data.response), result))
             print(f"  done: ours {family} at {n_groups} groups, "
                   f"{result['seconds']:.0f} s", flush=True)
@@ -231,13 +232,13 @@ def main(groups, small_groups, steps, pymc_lr, nuts_groups, nuts_draws,
     if pymc is not None:
         for method, n_groups in (("advi", groups), ("fullrank_advi", small_groups)):
             data, truth = dr.simulate(n_groups=n_groups, seed=1)
-            result = pymc_fit(data, truth, method, steps, pymc_lr)
+            result = pymc_fit(data, truth, method, n_steps, pymc_lr)
             rows.append((f"PyMC {pymc.__version__} {method}", n_groups,
                          len(data.response), result))
             print(f"  done: PyMC {method} at {n_groups} groups, "
                   f"{result['seconds']:.0f} s", flush=True)
 
-    print(f"\n{steps} steps each; coverage of the 90% intervals for bottom / top / "
+    print(f"\n{n_steps} steps each; coverage of the 90% intervals for bottom / top / "
           "log_ic50 / log_hill; ELBO change: last 100 steps minus the 100 before.\n")
     print("| method | groups | observations | seconds | CPU seconds | load "
           "| final ELBO | ELBO change | 90% coverage |")

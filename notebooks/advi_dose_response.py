@@ -35,7 +35,7 @@
 # * compare both with a diagnosed NUTS run (PyMC, checked with ArviZ) on a
 #   few groups.
 #
-# The notebook runs a small study (120 groups) in about a minute on a CPU;
+# The notebook runs a small study (120 groups) in about two minutes on a CPU;
 # one line in the imports cell below (`N_GROUPS = 3000`) switches to the
 # full 3,000 groups (about 405,000 observations).
 
@@ -654,9 +654,9 @@ if pm is not None:
 # same run had 4 divergences and R-hat 1.04: fewer groups leave `tau` even
 # less determined.) Read roughly, it points the same way as the
 # calibration plot: in the sparse design both families' standard
-# deviations for log IC50 and the Hill slope are half of NUTS's or less
-# (full-rank 0.66 and 0.27, mean-field 0.48 and 0.47), for bottom and top
-# closer (0.7 to 0.9). Longer chains would make it clean at a cost the
+# deviations for log IC50 and the Hill slope are well below NUTS's (ratios
+# 0.66 and 0.27 for full-rank, 0.48 and 0.47 for mean-field), for bottom
+# and top closer (0.7 to 0.9). Longer chains would make it clean at a cost the
 # notebook cannot pay in CI; the benchmark runs NUTS with 4 x 1,000 draws
 # on 30 groups of the favourable design.
 #
