@@ -492,13 +492,14 @@ plt.show()
 # %% [markdown]
 # ## 6. A sparse design
 #
-# With 135 observations per group every posterior is close to Gaussian: the
+# With 135 observations per group the group posteriors are close to
+# Gaussian (the full-rank family's calibration suggests as much): the
 # favourable case for ADVI. Now the same population measured at only 3
 # doses (0.01, 1 and 100), twice each: 6 observations for 4 parameters per
 # group. The Hill slope and the IC50 are then barely identified from a
-# group's own data, their posteriors lean on the population and are skewed
-# (a steep and a very steep curve fit 3 doses equally well), and a Gaussian
-# approximation has to miss something.
+# group's own data, their posteriors lean on the population and can be
+# skewed (a steep and a very steep curve fit 3 doses equally well), and a
+# Gaussian approximation has to miss something.
 
 # %%
 sparse, sparse_truth = dr.simulate(n_groups=N_GROUPS, n_doses=3, n_replicates=2,
@@ -535,8 +536,8 @@ plt.show()
 # and top stay near the nominal 90%, but log IC50 and the Hill slope do
 # not (here 0.72 and 0.68 for the full-rank family, 0.64 and 0.34 for
 # mean-field), the two parameters that 3 doses barely identify and whose
-# posteriors are skewed. A Gaussian per group is then too narrow even with
-# its correlations. These shares come from one simulated study;
+# posteriors are furthest from Gaussian. A Gaussian per group is then too
+# narrow even with its correlations. These shares come from one simulated study;
 # `benchmarks/bench_advi_dose_response.py` repeats them over five other
 # studies (mean +- sd in `benchmarks/README.md`).
 #
