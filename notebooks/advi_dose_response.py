@@ -35,7 +35,7 @@
 # * compare both with a diagnosed NUTS run (PyMC, checked with ArviZ) on a
 #   few groups.
 #
-# The notebook runs a small study (120 groups) in about two minutes on a CPU;
+# The notebook runs a small study (120 groups) in about a minute on a CPU;
 # one line in the imports cell below (`N_GROUPS = 3000`) switches to the
 # full 3,000 groups (about 405,000 observations).
 
