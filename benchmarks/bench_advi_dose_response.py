@@ -2,8 +2,9 @@
 
 Run from the repository root (needs PyMC: pip install -r requirements-bonus.txt):
 
-    python benchmarks/bench_advi.py            # about 30 min on a loaded 2-core CPU
-    python benchmarks/bench_advi.py --quick    # small sizes, a few minutes
+    python benchmarks/bench_advi_dose_response.py            # every part, ~30 min
+    python benchmarks/bench_advi_dose_response.py --quick    # small sizes
+    python benchmarks/bench_advi_dose_response.py --part calibration  # one part
 
 In one run, on data from ``helpers.bonus.advi_dose_response.simulate`` (seed 1):
 
@@ -14,8 +15,18 @@ In one run, on data from ``helpers.bonus.advi_dose_response.simulate`` (seed 1):
    ``pm.fit(method="fullrank_advi")`` at ``--small-groups`` (its family is
    one dense covariance over all 4 G + 9 coordinates, too big at full scale),
    both with Adam (learning rate ``--pymc-lr``) for ``--steps`` steps;
-3. NUTS (``pm.sample``) on the first ``--nuts-groups`` groups, and both of
-   our families on the same groups: posterior sds against NUTS's.
+3. NUTS (``pm.sample``, non-centred, 4 chains) on the first ``--nuts-groups``
+   groups, diagnosed with ArviZ (R-hat, bulk and tail effective sample
+   sizes, divergences), and both of our families on the same groups:
+   posterior means and sds against NUTS's;
+4. calibration over ``--seeds`` simulated studies of ``--calibration-groups``
+   groups, in a favourable design (9 doses x 15 replicates) and a sparse
+   one (3 doses x 2 replicates): coverage of central intervals at several
+   levels, and the PSIS k-hat of each fit (mean +- sd over the studies).
+
+A fit counts as converged when the mean ELBO of its last 100 steps differs
+from that of the 100 before by less than 0.01 nats per coordinate
+(4 G + 9 coordinates); coverage is reported for converged fits only.
 
 Timings: wall-clock seconds of each fit, and the CPU seconds it used (on a
 loaded machine the better guide to a quiet one's wall time). PyMC compiles
@@ -70,9 +81,18 @@ def cover(lower, upper, truth) -> str:
     return " / ".join(f"{share:.2f}" for share in dr.coverage(lower, upper, truth))
 
 
-def ours(data, truth, family, steps):
+CONVERGED_PER_COORDINATE = 0.01
+
+
+def converged(change, n_groups) -> bool:
+    """The convergence rule of the module docstring."""
+    return abs(change) < CONVERGED_PER_COORDINATE * (4 * n_groups + 9)
+
+
+def ours(data, truth, family, n_steps):
     start, cpu, load_before = time.perf_counter(), cpu_seconds(), load()
-    params, history = dr.fit_advi(data, family, n_steps=steps, seed=1, progress=False)
+    params, history = dr.fit_advi(data, family, n_steps=n_steps, seed=1,
+                                  progress=False)
     seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
     summary = dr.summarise(params, family)
     last, before = history[-100:].mean(), history[-200:-100].mean()
@@ -81,7 +101,7 @@ def ours(data, truth, family, steps):
             "load": f"{load_before}-{load()}"}
 
 
-def pymc_fit(data, truth, method, steps, lr):
+def pymc_fit(data, truth, method, n_steps, lr):
     import pymc as pm
 
     model = dr.pymc_model(data)
@@ -91,7 +111,7 @@ def pymc_fit(data, truth, method, steps, lr):
                progressbar=False, random_seed=1)
         warm_up = time.perf_counter() - start
         start, cpu, load_before = time.perf_counter(), cpu_seconds(), load()
-        approx = pm.fit(steps, method=method, obj_optimizer=pm.adam(learning_rate=lr),
+        approx = pm.fit(n_steps, method=method, obj_optimizer=pm.adam(learning_rate=lr),
                         progressbar=False, random_seed=1)
         seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
         draws = approx.sample(1000, random_seed=2).posterior["theta"].values
@@ -104,27 +124,31 @@ def pymc_fit(data, truth, method, steps, lr):
             "load": f"{load_before}-{load()}"}
 
 
-def nuts_table(data, truth, n_groups, steps, draws):
+def nuts_table(data, n_groups, n_steps, draws):
+    import arviz as az
     import pymc as pm
 
     small = dr.subset(data, range(n_groups))
     start, load_before = time.perf_counter(), load()
-    with dr.pymc_model(small):
-        trace = pm.sample(draws=draws, tune=draws, chains=2, cores=1, random_seed=1,
+    with dr.pymc_model(small, "noncentred"):
+        trace = pm.sample(draws=draws, tune=draws, chains=4, cores=1, random_seed=1,
                           progressbar=False, target_accept=0.9)
     seconds = time.perf_counter() - start
+    summary = az.summary(trace, var_names=["z", "mu", "tau", "sigma"])
     nuts = dr.summarise_draws(
         trace.posterior["theta"].values.reshape(-1, n_groups, 4))
     divergent = int(trace.sample_stats["diverging"].sum())
-    print(f"\nNUTS on {n_groups} groups ({len(small.response):,} observations), "
-          f"2 chains x {draws} draws after {draws} tuning steps: {seconds:.0f} s "
-          f"(compile included), {divergent} divergences, load {load_before}-{load()}."
-          "\nPer parameter, mean over groups: |ADVI mean - NUTS mean| / NUTS sd, "
-          "and ADVI sd / NUTS sd.\n")
+    print(f"\nNUTS (non-centred) on {n_groups} groups ({len(small.response):,} "
+          f"observations), 4 chains x {draws} draws after {draws} tuning steps: "
+          f"{seconds:.0f} s (compile included), load {load_before}-{load()}; "
+          f"{divergent} divergences, largest R-hat {summary['r_hat'].max():.3f}, "
+          f"smallest bulk ESS {summary['ess_bulk'].min():.0f}, smallest tail ESS "
+          f"{summary['ess_tail'].min():.0f}.\nPer parameter, mean over groups: "
+          "|ADVI mean - NUTS mean| / NUTS sd, and ADVI sd / NUTS sd.\n")
     print("| parameter | mean-field: mean diff | full-rank: mean diff "
           "| mean-field: sd ratio | full-rank: sd ratio |")
     print("| --- | ---: | ---: | ---: | ---: |")
-    fits = {family: dr.summarise(dr.fit_advi(small, family, n_steps=steps, seed=1,
+    fits = {family: dr.summarise(dr.fit_advi(small, family, n_steps=n_steps, seed=1,
                                              progress=False)[0], family)
             for family in dr.FAMILIES}
     for k, name in enumerate(dr.PARAMETERS):
@@ -136,14 +160,67 @@ def nuts_table(data, truth, n_groups, steps, draws):
               f"| {ratios[1]:.2f} |")
 
 
-def main(groups, small_groups, steps, pymc_lr, nuts_groups, nuts_draws):
+LEVELS = (0.5, 0.8, 0.9, 0.95)
+DESIGNS = {"favourable (9 doses x 15)": (9, 15), "sparse (3 doses x 2)": (3, 2)}
+
+
+def calibration(n_groups, n_steps, seeds):
+    """Coverage at several levels and PSIS k-hat, mean +- sd over studies."""
+    print(f"\nCalibration: {len(seeds)} simulated studies (seeds {seeds[0]}-"
+          f"{seeds[-1]}) of {n_groups} groups, {n_steps} steps; coverage averaged "
+          "over the four parameters, mean +- sd over studies (binomial se of one "
+          f"study at 90%: {(0.09 / n_groups) ** 0.5:.3f}); load at start {load()}.\n")
+    header = " | ".join(f"{level:.0%}" for level in LEVELS)
+    print(f"| design | family | {header} | log_ic50 at 90% | log_hill at 90% "
+          "| k-hat |")
+    print("| --- | --- |" + " ---: |" * (len(LEVELS) + 3))
+    for design, (n_doses, n_replicates) in DESIGNS.items():
+        for family in dr.FAMILIES:
+            shares, khats = [], []
+            for seed in seeds:
+                data, truth = dr.simulate(n_groups=n_groups, n_doses=n_doses,
+                                          n_replicates=n_replicates, seed=seed)
+                params, history = dr.fit_advi(data, family, n_steps=n_steps,
+                                              seed=seed, progress=False)
+                change = history[-100:].mean() - history[-200:-100].mean()
+                if not converged(change, n_groups):
+                    print(f"  (seed {seed}: {family} not converged, {change:+.1f})")
+                row = []
+                for level in LEVELS:
+                    s = dr.summarise(params, family, level)
+                    row.append(dr.coverage(s["lower"], s["upper"], truth.theta))
+                shares.append(np.stack(row))  # (levels, 4)
+                khats.append(dr.psis_khat(params, family, data, n_draws=1000,
+                                          seed=seed))
+            shares, khats = np.stack(shares), np.array(khats)
+            pooled = shares.mean(-1)  # (studies, levels)
+            at90 = shares[:, LEVELS.index(0.9)]
+            cells = [f"{m:.2f} +- {s:.2f}" for m, s in
+                     zip(pooled.mean(0), pooled.std(0, ddof=1))]
+            cells += [f"{at90[:, k].mean():.2f} +- {at90[:, k].std(ddof=1):.2f}"
+                      for k in (2, 3)]
+            cells.append(f"{khats.mean():.2f} +- {khats.std(ddof=1):.2f}")
+            print(f"| {design} | {family} | " + " | ".join(cells) + " |",
+                  flush=True)
+
+
+def main(groups, small_groups, n_steps, pymc_lr, nuts_groups, nuts_draws,
+         part="all", calibration_groups=120, seeds=(11, 12, 13, 14, 15)):
+    torch.set_num_threads(1)
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; torch {torch.__version__} "
           f"(1 thread); load average at start {load()}")
+    if part in ("all", "calibration"):
+        calibration(calibration_groups, 2000, seeds)
+    if part in ("all", "nuts"):
+        data, _ = dr.simulate(n_groups=groups, seed=1)
+        nuts_table(data, nuts_groups, 2000, nuts_draws)
+    if part not in ("all", "scale"):
+        return
     rows = []
     for n_groups in dict.fromkeys([groups, small_groups]):
         data, truth = dr.simulate(n_groups=n_groups, seed=1)
         for family in dr.FAMILIES:
-            result = ours(data, truth, family, steps)
+            result = ours(data, truth, family, n_steps)
             rows.append((f"ours, {family}", n_groups, len(data.response), result))
             print(f"  done: ours {family} at {n_groups} groups, "
                   f"{result['seconds']:.0f} s", flush=True)
@@ -155,23 +232,25 @@ def main(groups, small_groups, steps, pymc_lr, nuts_groups, nuts_draws):
     if pymc is not None:
         for method, n_groups in (("advi", groups), ("fullrank_advi", small_groups)):
             data, truth = dr.simulate(n_groups=n_groups, seed=1)
-            result = pymc_fit(data, truth, method, steps, pymc_lr)
+            result = pymc_fit(data, truth, method, n_steps, pymc_lr)
             rows.append((f"PyMC {pymc.__version__} {method}", n_groups,
                          len(data.response), result))
             print(f"  done: PyMC {method} at {n_groups} groups, "
                   f"{result['seconds']:.0f} s", flush=True)
 
-    print(f"\n{steps} steps each; coverage of the 90% intervals for bottom / top / "
+    print(f"\n{n_steps} steps each; coverage of the 90% intervals for bottom / top / "
           "log_ic50 / log_hill; ELBO change: last 100 steps minus the 100 before.\n")
     print("| method | groups | observations | seconds | CPU seconds | load "
           "| final ELBO | ELBO change | 90% coverage |")
     print("| --- | ---: | ---: | ---: | ---: | --- | ---: | ---: | --- |")
     for name, n_groups, n_obs, r in rows:
         extra = f" (+{r['warm_up']:.0f} s warm-up)" if "warm_up" in r else ""
+        shown = (r["coverage"] if converged(r["change"], n_groups)
+                 else "not converged")
         print(f"| {name} | {n_groups:,} | {n_obs:,} | {r['seconds']:.1f}{extra} "
               f"| {r['cpu']:.1f} | {r['load']} | {r['elbo']:,.0f} "
               f"| {r['change']:+,.1f} "
-              f"| {r['coverage']} |")
+              f"| {shown} |")
     if pymc is not None:
         by_name = {(name.split(",")[0].split()[0], name.split()[-1], g): r["seconds"]
                    for name, g, _, r in rows}
@@ -183,8 +262,6 @@ def main(groups, small_groups, steps, pymc_lr, nuts_groups, nuts_draws):
                      / by_name[("ours", family, n_groups)])
             print(f"PyMC {pymc_method} / ours {family} at {n_groups:,} groups: "
                   f"{ratio:.1f} times the time")
-        data, truth = dr.simulate(n_groups=groups, seed=1)
-        nuts_table(data, truth, nuts_groups, steps, nuts_draws)
 
 
 if __name__ == "__main__":
@@ -195,6 +272,11 @@ if __name__ == "__main__":
     parser.add_argument("--pymc-lr", type=float, default=0.02)
     parser.add_argument("--nuts-groups", type=int, default=30)
     parser.add_argument("--nuts-draws", type=int, default=500)
+    parser.add_argument("--part", choices=("all", "scale", "calibration", "nuts"),
+                        default="all")
+    parser.add_argument("--calibration-groups", type=int, default=120)
+    parser.add_argument("--seeds", type=int, default=5,
+                        help="simulated studies in the calibration part")
     parser.add_argument("--quick", action="store_true",
                         help="100 and 30 groups, 1000 steps, NUTS on 10 groups")
     args = parser.parse_args()
@@ -202,4 +284,5 @@ if __name__ == "__main__":
         args.groups, args.small_groups, args.steps = 100, 30, 1000
         args.nuts_groups, args.nuts_draws = 10, 300
     main(args.groups, args.small_groups, args.steps, args.pymc_lr, args.nuts_groups,
-         args.nuts_draws)
+         args.nuts_draws, args.part, args.calibration_groups,
+         tuple(range(11, 11 + args.seeds)))

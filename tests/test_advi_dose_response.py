@@ -1,13 +1,18 @@
-"""Tests of helpers/bonus/advi_dose_response.py: the log density against an independent
-computation (torch.distributions, and PyMC where installed), the ELBO against
-a Monte Carlo reference, recovery on a small simulation, and bad input."""
+"""Tests of helpers/bonus/advi_dose_response.py and of the ADVI notebook's
+"your turn" cells: the log density against an independent computation
+(torch.distributions, and PyMC where installed), the ELBO against a Monte
+Carlo reference, log q and k-hat, recovery on a small simulation, bad input,
+and each check cell against its solution and typical mistakes."""
 
 import math
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
+import build_notebooks
 from helpers.bonus import advi_dose_response as dr
 
 D = torch.distributions
@@ -247,3 +252,267 @@ def test_fit_settings_are_checked(keyword, value, message):
     data, _ = small_data()
     with pytest.raises(ValueError, match=message):
         dr.fit_advi(data, **{keyword: value}, progress=False)
+
+
+# --- log q, k-hat and the non-centred PyMC model --------------------------------
+
+
+@pytest.mark.parametrize("family", dr.FAMILIES)
+def test_log_q_equals_torch_distributions(family):
+    data, _ = small_data(n_groups=3)
+    params = random_params(data, family)
+    with torch.no_grad():
+        theta, globals_, _ = dr.draw(params, family, 5,
+                                     torch.Generator().manual_seed(3))
+        got = dr.log_q(params, family, theta, globals_)
+        groups = D.MultivariateNormal(
+            params["loc"], scale_tril=dr.cholesky(params["scale"], family))
+        global_q = D.MultivariateNormal(
+            params["global_loc"],
+            scale_tril=dr.cholesky(params["global_scale"], family))
+        expected = groups.log_prob(theta).sum(-1) + global_q.log_prob(globals_)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-4)
+
+
+def test_khat_is_small_when_q_is_the_posterior_and_large_when_it_is_not():
+    """Tiny model with one group whose posterior is nearly Gaussian: q at a
+    fitted ADVI solution gives a moderate k-hat; q shrunk 5-fold (far too
+    narrow) gives a k-hat above 0.7, as Yao et al. (2018) describe."""
+    pytest.importorskip("arviz")
+    data, _ = dr.simulate(n_groups=2, n_doses=9, n_replicates=15, seed=4)
+    params, _ = dr.fit_advi(data, "fullrank", n_steps=1500, seed=1,
+                            progress=False)
+    good = dr.psis_khat(params, "fullrank", data, n_draws=2000, seed=2)
+    narrow = {name: value.clone() for name, value in params.items()}
+    for name in ("scale", "global_scale"):
+        diagonal = narrow[name].diagonal(dim1=-2, dim2=-1)
+        diagonal -= math.log(5.0)  # a view: every sd divided by 5
+    bad = dr.psis_khat(narrow, "fullrank", data, n_draws=2000, seed=2)
+    assert bad > 0.7
+    assert good < bad
+    again = dr.psis_khat(params, "fullrank", data, n_draws=2000, seed=2)
+    assert again == good
+
+
+def test_noncentred_pymc_model_has_the_same_posterior_density():
+    """theta = mu + tau z: the non-centred log density equals the centred one
+    plus the log Jacobian sum(log tau) per group (dtheta/dz = tau)."""
+    pytest.importorskip("pymc")
+    data, truth = small_data(n_groups=3)
+    centred = dr.pymc_model(data).compile_logp()
+    noncentred = dr.pymc_model(data, "noncentred").compile_logp()
+    mu, log_tau = np.array([0.1, 0.9, 0.2, -0.1]), np.array([-2.0, -1.5, 0.1, -1.0])
+    theta = truth.theta.double().numpy()
+    z = (theta - mu) / np.exp(log_tau)
+    common = {"mu": mu, "tau_log__": log_tau, "sigma_log__": np.log(0.1)}
+    got = float(noncentred({**common, "z": z}))
+    expected = float(centred({**common, "theta": theta})) + 3 * log_tau.sum()
+    assert got == pytest.approx(expected, rel=1e-9)
+
+
+def test_pymc_parameterisation_is_checked():
+    data, _ = small_data()
+    with pytest.raises(ValueError, match="parameterisation must be one of"):
+        dr.pymc_model(data, "non-centered")
+
+
+# --- the notebook's "your turn" cells -------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+SOURCE = ROOT / "notebooks" / "advi_dose_response.py"
+
+
+def notebook_code():
+    cells = build_notebooks.parse_source(SOURCE.read_text("utf-8"), SOURCE.name)
+    return [cell.source for cell in cells if cell.kind == "code"], cells
+
+
+def your_turn(name):
+    """``(namespace, stub, check, solution)`` of the cell defining ``name``;
+    the namespace holds every code cell before the stub, run in order."""
+    code, cells = notebook_code()
+    (index,) = [i for i, source in enumerate(code)
+                if source.startswith("# Your turn") and f"def {name}(" in source]
+    assert code[index + 1].startswith("# Check")
+    namespace = {}
+    for source in code[:index]:
+        exec(source, namespace)  # noqa: S102 - notebook cells, run as in Jupyter
+    blocks = [block for cell in cells if cell.kind == "markdown"
+              and "<details>" in cell.source
+              for block in re.findall(r"```python\n(.*?)```", cell.source, re.DOTALL)
+              if re.search(rf"^def {name}\(", block, re.MULTILINE)]
+    assert len(blocks) == 1, f"one hidden solution for {name}"
+    return namespace, code[index], code[index + 1], blocks[0]
+
+
+def verdict(namespace, definition, check):
+    exec(definition, namespace)  # noqa: S102
+    exec(check, namespace)  # noqa: S102
+    return namespace["verdict"]
+
+
+@pytest.fixture(scope="module")
+def entropy_cells():
+    plt = pytest.importorskip("matplotlib.pyplot")
+    cells = your_turn("meanfield_entropy")
+    plt.close("all")
+    return cells
+
+
+ENTROPY_WRONG = {
+    "wrong shape (no sum)": """\
+def meanfield_entropy(log_sd):
+    return log_sd + 0.5 * (1 + math.log(2 * math.pi))
+""",
+    "wrong sign": """\
+def meanfield_entropy(log_sd):
+    return (-log_sd + 0.5 * (1 + math.log(2 * math.pi))).sum()
+""",
+    "near miss: the constant without its 1/2": """\
+def meanfield_entropy(log_sd):
+    return (log_sd + 0.5 * math.log(2 * math.pi)).sum()
+""",
+    "wrong type: a string": """\
+def meanfield_entropy(log_sd):
+    return "entropy"
+""",
+}
+
+
+def test_entropy_check_says_not_yet_for_the_stub(entropy_cells):
+    namespace, stub, check, _ = entropy_cells
+    assert verdict(dict(namespace), stub, check).startswith("Not yet")
+
+
+def test_entropy_check_accepts_the_solution_and_other_correct_forms(entropy_cells):
+    namespace, _, check, solution = entropy_cells
+    answer = verdict(dict(namespace), solution, check)
+    assert answer.startswith("Right"), answer
+    others = [
+        """\
+def meanfield_entropy(log_sd):
+    d = log_sd.numel()
+    return float(log_sd.sum() + d / 2 * (1 + np.log(2 * np.pi)))
+""",
+        """\
+def meanfield_entropy(log_sd):
+    normal = torch.distributions.Normal(torch.zeros_like(log_sd), log_sd.exp())
+    return normal.entropy().sum().reshape(1)
+""",
+    ]
+    for other in others:
+        answer = verdict(dict(namespace), other, check)
+        assert answer.startswith("Right"), answer
+    # the solution itself is the closed form: against torch.distributions
+    solved = dict(namespace)
+    exec(solution, solved)  # noqa: S102
+    log_sd = torch.randn(7, dtype=torch.float64)
+    torch.testing.assert_close(
+        solved["meanfield_entropy"](log_sd),
+        D.Normal(0.0, log_sd.exp()).entropy().sum())
+
+
+@pytest.mark.parametrize("mistake", ENTROPY_WRONG)
+def test_entropy_check_says_wrong_for_typical_mistakes(entropy_cells, mistake):
+    namespace, _, check, _ = entropy_cells
+    answer = verdict(dict(namespace), ENTROPY_WRONG[mistake], check)
+    assert answer.startswith("Wrong"), (mistake, answer)
+    if mistake == "wrong sign":
+        assert "sign" in answer
+
+
+@pytest.fixture(scope="module")
+def step_cells():
+    plt = pytest.importorskip("matplotlib.pyplot")
+    cells = your_turn("elbo_step")
+    plt.close("all")
+    return cells
+
+
+STEP_WRONG = {
+    "wrong sign: minimises the ELBO": """\
+def elbo_step(params, optimiser, generator):
+    optimiser.zero_grad()
+    loss = elbo(params, data, "fullrank", 1, generator)
+    loss.backward()
+    optimiser.step()
+    return loss.item()
+""",
+    "near miss: no zero_grad": """\
+def elbo_step(params, optimiser, generator):
+    loss = -elbo(params, data, "fullrank", 1, generator)
+    loss.backward()
+    optimiser.step()
+    return -loss.item()
+""",
+    "returns the loss, not the ELBO": """\
+def elbo_step(params, optimiser, generator):
+    optimiser.zero_grad()
+    loss = -elbo(params, data, "fullrank", 1, generator)
+    loss.backward()
+    optimiser.step()
+    return loss.item()
+""",
+    "wrong type: returns the parameters": """\
+def elbo_step(params, optimiser, generator):
+    optimiser.zero_grad()
+    loss = -elbo(params, data, "fullrank", 1, generator)
+    loss.backward()
+    optimiser.step()
+    return params
+""",
+    "no step taken": """\
+def elbo_step(params, optimiser, generator):
+    return elbo(params, data, "fullrank", 1, generator).item()
+""",
+}
+
+
+def test_step_check_says_not_yet_for_the_stub(step_cells):
+    namespace, stub, check, _ = step_cells
+    assert verdict(dict(namespace), stub, check).startswith("Not yet")
+
+
+def test_step_check_accepts_the_solution_and_other_correct_forms(step_cells):
+    namespace, _, check, solution = step_cells
+    answer = verdict(dict(namespace), solution, check)
+    assert answer.startswith("Right"), answer
+    other = """\
+def elbo_step(params, optimiser, generator):
+    for value in params.values():
+        value.grad = None
+    estimate = elbo(params, data, "fullrank", 1, generator)
+    (-estimate).backward()
+    optimiser.step()
+    return estimate.detach()
+"""
+    answer = verdict(dict(namespace), other, check)
+    assert answer.startswith("Right"), answer
+
+
+@pytest.mark.parametrize("mistake", STEP_WRONG)
+def test_step_check_says_wrong_for_typical_mistakes(step_cells, mistake):
+    namespace, _, check, _ = step_cells
+    answer = verdict(dict(namespace), STEP_WRONG[mistake], check)
+    assert answer.startswith("Wrong"), (mistake, answer)
+    expected_hint = {"wrong sign: minimises the ELBO": "sign",
+                     "near miss: no zero_grad": "zero_grad",
+                     "returns the loss, not the ELBO": "returned"}
+    if mistake in expected_hint:
+        assert expected_hint[mistake] in answer, answer
+
+
+def test_the_by_hand_loop_waits_for_a_right_step(step_cells):
+    namespace, stub, check, solution = step_cells
+    code, _ = notebook_code()
+    loop = code[code.index(check) + 1]
+    assert loop.startswith("# Runs your elbo_step")
+    waiting = dict(namespace)
+    verdict(waiting, stub, check)
+    exec(loop, waiting)  # noqa: S102 - must not run the stub
+    assert "by_hand" not in waiting
+    solved = dict(namespace)
+    verdict(solved, solution, check)
+    exec(loop, solved)  # noqa: S102
+    assert len(solved["by_hand"]) == 100
+    assert np.mean(solved["by_hand"][-10:]) > np.mean(solved["by_hand"][:10])
