@@ -1,0 +1,1 @@
+"""Modules of the bonus notebooks, one per notebook, named like its source."""
