@@ -204,8 +204,7 @@ def one_likelihood(job):
 
 def likelihoods(args):
     jobs = [(likelihood, seed, args.epochs, args.samples)
-            for likelihood in ("poisson", "nb", "zinb", "gaussian")
-            for seed in range(5)]
+            for likelihood in args.models for seed in range(args.n_seeds)]
     with multiprocessing.get_context("spawn").Pool(args.jobs) as pool:
         rows = pool.map(one_likelihood, jobs)
     frame = pd.DataFrame(rows)
@@ -225,6 +224,11 @@ def main():
     parser.add_argument("--likelihoods", action="store_true",
                         help="compare Poisson, NB, ZINB, Gaussian (5 seeds)")
     parser.add_argument("--jobs", type=int, default=1)
+    parser.add_argument("--models", nargs="+", default=["poisson", "nb", "zinb",
+                                                        "gaussian"],
+                        help="likelihoods compared by --likelihoods")
+    parser.add_argument("--n-seeds", type=int, default=5,
+                        help="seeds 0..n-1 per likelihood for --likelihoods")
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"torch {torch.__version__}, {os.cpu_count()} CPUs, load {load()}, "
