@@ -527,7 +527,8 @@ summary.agg(["mean", "std"]).round(1)
 # seeds, `--epochs 400 --models poisson nb --n-seeds 2`): NB -673.7
 # $\pm$ 0.8, Poisson -681.4 $\pm$ 0.1. The Poisson model got *worse* with
 # longer training (it overfits the training cells), the NB model better.
-# Our quick run above, with even fewer epochs, shows the early picture.
+# The cell above (100 epochs in the full run, 8 under CI) shows the early
+# picture.
 #
 # So: compare likelihoods only at the same number of epochs and importance
 # samples, and long enough for every parameter to settle; with these small
