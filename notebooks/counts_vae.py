@@ -534,8 +534,8 @@ summary.agg(["mean", "std"]).round(1)
 # samples, and long enough for every parameter to settle; with these small
 # counts (0.91 per cell and gene on average) the models differ by a few nats
 # per cell, about 1% of the total. We have not run ZINB and the Gaussian at
-# 400 epochs with several seeds (ZINB reached -675.6 and -674.6 in the two
-# runs of section 8).
+# 400 epochs with 5 seeds (ZINB: -675.3 $\pm$ 0.6 over the 3 seeds of
+# section 8, at 1,000 samples).
 #
 # ## 8. Side by side with scvi-tools, and limits
 #
@@ -543,14 +543,13 @@ summary.agg(["mean", "std"]).round(1)
 # (1.4.2) with matched settings on the same counts and split, and compares
 # held-out marginal log-likelihood (1,000 importance samples; scvi-tools'
 # `get_marginal_ll`), the latent metrics and time per epoch. With 400
-# epochs, on a shared and heavily loaded 2-core machine, only 2 of the
-# planned 3 seeds finished in time: held-out log-likelihood per cell
-# -675.1 $\pm$ 0.7 (ours) against -673.4 $\pm$ 2.0 (scvi-tools), a gap of
-# 0.8 and 2.6 nats in the two seeds; latent metrics within a few hundredths
-# of each other (ours slightly ahead), both behind PCA. Per epoch, ours used
-# 0.14 s of CPU, scvi-tools 0.21 and 0.14 s: not the 1.5 times speed-up we
-# hoped for, and the machine's load moved both numbers more than the code
-# did. Two seeds: no strong conclusion. The details are in
+# epochs and 3 seeds (few: no strong conclusion), held-out log-likelihood
+# per cell: -675.3 $\pm$ 0.6 (ours) against -673.7 $\pm$ 1.5
+# (scvi-tools), scvi-tools ahead by 0.8, 2.6 and 1.2 nats in the three
+# seeds: close, but not identical. Latent metrics within a few hundredths
+# of each other, both behind PCA. Per epoch on one thread, scvi-tools used
+# 1.27 times as much CPU as ours on average (0.13 s against 0.09 s on a
+# quiet machine): ours is faster, but not the 1.5 times we aimed for. See
 # `benchmarks/README.md`. scvi-tools is not needed here:
 # installing it takes minutes and about 2 GB.
 #
