@@ -532,8 +532,8 @@ summary.agg(["mean", "std"]).round(1)
 #
 # So: compare likelihoods only at the same number of epochs and importance
 # samples, and long enough for every parameter to settle; with these small
-# counts (0.91 per cell and gene on average) the models differ by a few nats
-# per cell, about 1% of the total. We have not run ZINB and the Gaussian at
+# counts (0.91 per cell and gene on average) the models differ by up to 11
+# nats per cell, under 2% of the total. We have not run ZINB and the Gaussian at
 # 400 epochs with 5 seeds (ZINB: -675.3 $\pm$ 0.6 over the 3 seeds of
 # section 8, at 1,000 samples).
 #
