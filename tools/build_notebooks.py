@@ -81,6 +81,8 @@ TARGETS = (
            required=False),
     Target("bonus/ADVI_dose_response.ipynb", "notebooks/advi_dose_response.py",
            "colab", required=False),
+    Target("bonus/Counts_VAE.ipynb", "notebooks/counts_vae.py", "colab",
+           required=False),
 )
 
 
