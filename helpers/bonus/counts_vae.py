@@ -22,11 +22,15 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from helpers._checks import check_choice, check_float, check_int
-from helpers._paths import data_path
-from helpers._threads import one_thread
+from helpers._utils import (
+    check_choice,
+    check_float,
+    check_int,
+    data_path,
+    one_thread,
+    progress_bar,
+)
 
 LIKELIHOODS = ("zinb", "nb", "poisson", "gaussian")
 COUNTS_FILE = "pbmc68k_counts.npz"
@@ -345,10 +349,9 @@ def train(model, counts, train_cells, heldout_cells=None, epochs=400, batch_size
     optimiser = torch.optim.Adam(model.parameters(), lr=lr, eps=0.01,
                                  weight_decay=1e-6)
     rows, start = [], time.perf_counter()
-    bar = {} if progress else {"disable": True}  # else tqdm's defaults
     with torch.random.fork_rng(), one_thread():
         torch.manual_seed(check_int("seed", seed))
-        for epoch in tqdm(range(epochs), desc="epochs", **bar):
+        for epoch in progress_bar(range(epochs), progress, desc="epochs"):
             kl_weight = min(1.0, epoch / kl_warmup) if kl_warmup else 1.0
             model.train()
             order = train_cells[torch.randperm(len(train_cells))]
