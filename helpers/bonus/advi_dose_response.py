@@ -31,7 +31,7 @@ import math
 import numpy as np
 import torch
 
-from helpers._utils import (
+from .._utils import (
     check_choice,
     check_float,
     check_int,

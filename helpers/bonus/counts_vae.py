@@ -23,7 +23,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from helpers._utils import (
+from .._utils import (
     check_choice,
     check_float,
     check_int,

@@ -31,14 +31,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from helpers._utils import (
+from .._utils import (
     check_float,
     check_int,
     check_tensor,
     one_thread,
     progress_bar,
 )
-from helpers.plotting import COLORS
+from ..plotting import COLORS
 
 COLUMNS = ("hospital", "day", "cases", "reported", "incidence")
 """Columns of a hospital data set, one row per hospital and day."""

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 
 import torch
 
-from helpers._utils import check_choice, check_float, check_int, one_thread
+from .._utils import check_choice, check_float, check_int, one_thread
 
 DTYPE = torch.float64
 
