@@ -32,7 +32,7 @@ from .models import (
     gaussian_log_likelihood,
     kl_to_standard_normal,
     linear_dynamics,
-    lotka_volterra_dynamics,
+    linear_solution,
 )
 from .plotting import (
     COLORS,
@@ -67,8 +67,8 @@ __all__ = [
     "gaussian_log_likelihood",
     "kl_to_standard_normal",
     "linear_dynamics",
+    "linear_solution",
     "load_cohort",
-    "lotka_volterra_dynamics",
     "make_batch",
     "plot_group",
     "plot_individual",

@@ -23,7 +23,7 @@ from matplotlib.figure import Figure
 
 from ._utils import check_float, check_int
 from .evaluation import align_latent, auc, evaluate
-from .models import ODEVAE
+from .models import ODEVAE, ode_matrices
 from .plotting import plot_group
 from .simulation import (
     Cohort,
@@ -132,13 +132,6 @@ def add_baseline_noise(cohort: Cohort, sd: float, seed: int) -> Cohort:
                   ode_params=cohort.ode_params, u0=cohort.u0, settings=settings)
 
 
-def _as_matrices(params: torch.Tensor) -> torch.Tensor:
-    """ODE parameters ``(n, 2)`` (diagonal) or ``(n, 4)`` as matrices ``(n, 2, 2)``."""
-    if params.shape[-1] == 2:
-        return torch.diag_embed(params)
-    return params.reshape(-1, 2, 2)
-
-
 @torch.no_grad()
 def learned_ode_params(model: ODEVAE, cohort: Cohort, alignment=None) -> dict:
     """Group means of the learned ODE parameters, in the truth's coordinates.
@@ -162,7 +155,7 @@ def learned_ode_params(model: ODEVAE, cohort: Cohort, alignment=None) -> dict:
     params = model.ode_params(cohort.baseline).double()  # (n, k)
     permutation = torch.eye(2, dtype=torch.float64)[list(alignment.order)]
     scale = alignment.scale.double()
-    matrices = permutation @ _as_matrices(params) @ permutation.T
+    matrices = permutation @ ode_matrices(params) @ permutation.T
     matrices = matrices * scale[:, None] / scale[None, :]  # D A D^-1
     entries = matrices.reshape(-1, 4)
     if params.shape[-1] == 2:
@@ -322,7 +315,7 @@ def growth_rates(entries) -> tuple:
     Returns:
         The two rates as floats.
     """
-    matrix = _as_matrices(torch.tensor([entries], dtype=torch.float64))[0]
+    matrix = ode_matrices(torch.tensor([entries], dtype=torch.float64))[0]
     rates = torch.linalg.eigvals(matrix).real.sort(descending=True).values
     return tuple(rates.tolist())
 
