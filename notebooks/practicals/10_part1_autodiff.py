@@ -44,6 +44,10 @@ assert value.item() == 11 and x.grad.item() == 10
 # %% [markdown]
 # `.backward()` adds into `.grad`; `torch.autograd.grad` returns the
 # derivative instead. We wrap it and compare with $2x + 4$ (in `float64`).
+#
+# A tensor made without `requires_grad=True` is a constant to autodiff; to
+# differentiate with respect to it, take a tracked copy:
+# `b = beta.detach().clone().requires_grad_(True)`. Section 3 needs this.
 
 # %%
 def derivative(fn, at):
@@ -98,8 +102,11 @@ for name, power in (("loop", power_loop), ("recursion", power_recursive)):
 #
 # and its gradient, the score, is $X^\top (y - p)$. **Your turn:** complete
 # `log_likelihood_gradient` so that it returns $\nabla \ell(\beta)$ computed
-# by autodiff (write $\ell$, then call `torch.autograd.grad`); do not type the
-# score formula. `torch.nn.functional.softplus(eta)` is $\log(1 + e^\eta)$.
+# by autodiff (take a tracked copy of `beta` as in Section 1, write $\ell$,
+# then call `torch.autograd.grad`); do not type the score formula.
+# `torch.nn.functional.softplus(eta)` is $\log(1 + e^\eta)$. (In this
+# notebook $\eta$ is the linear predictor and $\beta$ the regression
+# coefficients; the learning rate is written $\gamma$.)
 
 # %%
 patients = torch.Generator().manual_seed(SEED)
@@ -188,10 +195,12 @@ print(pd.DataFrame(rows).to_string(
     formatters={"finite difference": "{:.10f}".format}))
 
 # %% [markdown]
-# For $x^3$ the central difference is exactly $3x^2 + h^2$: the error is
-# $h^2$ down to $h \approx 10^{-3}$, then rounding, divided by $2h$, makes it
-# grow *again*. Finite differences need a good $h$ and two runs per
-# parameter; autodiff needs neither.
+# For $x^3$ the central difference is exactly $3x^2 + h^2$, so the error
+# starts at $h^2$; but the rounding error of $L$, divided by $2h$, grows as
+# $h$ shrinks. In this table the two balance best at $h = 10^{-5}$ (the
+# smallest error); for smaller $h$ the error grows *again*. Finite
+# differences need a good $h$ and two runs per parameter; autodiff needs
+# neither.
 
 # %% [markdown]
 # ## 5. Fitting an explicit dynamic model
@@ -313,8 +322,8 @@ assert gradient_error < 1e-6
 # ### One step of gradient descent
 #
 # Gradient descent moves the parameters a little against the gradient,
-# $p \leftarrow p - \eta \, \nabla L(p)$. The **learning rate** $\eta$ sets
-# the step size; one step with $\eta = 0.01$:
+# $p \leftarrow p - \gamma \, \nabla L(p)$. The **learning rate** $\gamma$
+# (`lr` in code) sets the step size; one step with $\gamma = 0.01$:
 
 # %%
 learning_rate = 0.01
@@ -353,11 +362,10 @@ figure.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The curves are close, the parameters are not (table below). Many
-# combinations of $a_{11}$ and $a_{12}$ bend $u_1$ almost alike: the loss has
-# a long valley running diagonally in the $(a_{11}, a_{12})$ plane, steep
-# across and nearly flat along it, so plain gradient descent crawls. A larger
-# $\eta$ overshoots across the valley (try 0.3 and 0.5).
+# The curves are close, the parameters are not (table below): many
+# combinations of $a_{11}$ and $a_{12}$ bend $u_1$ almost alike, a long
+# valley of the loss along which gradient descent crawls (a larger $\gamma$
+# overshoots across it; try 0.3 and 0.5).
 #
 # ### Finishing the job with Adam
 #
@@ -402,9 +410,152 @@ figure.tight_layout()
 plt.show()
 
 # %% [markdown]
+# ### The valley, seen from above
+#
+# The loss over the $(a_{11}, a_{12})$ plane ($a_{21}, a_{22}$ at the
+# truth; `helpers.linear_solution` gives the exact $e^{At}u_0$ for the whole
+# grid), with gradient descent's and Adam's paths from one start.
+
+# %%
+def loss_on_grid(a11, a12):
+    """ode_loss at every (a11, a12) of a grid, a21 and a22 at the truth."""
+    n_grid, n_times = a11.numel(), len(ts)
+    grid = torch.stack([a11.flatten(), a12.flatten(),
+                        p_true[2].expand(n_grid), p_true[3].expand(n_grid)], -1)
+    states = helpers.linear_solution(u0.expand(n_grid * n_times, 2),
+                                     grid.repeat_interleave(n_times, 0),
+                                     ts.repeat(n_grid))  # (n_grid * n_times, 2)
+    squared = (states.reshape(n_grid, n_times, 2) - observations) ** 2
+    return squared.mean((1, 2)).reshape(a11.shape)
+
+
+def path_2d(optimiser_class, lr, steps):
+    """(a11, a12) after each step of an optimiser from (0.5, 1.0)."""
+    a = torch.tensor([0.5, 1.0], dtype=torch.float64, requires_grad=True)
+    optimiser = optimiser_class([a], lr=lr)
+    path = [a.detach().clone()]
+    for _ in range(steps):
+        optimiser.zero_grad()
+        ode_loss(torch.cat([a, p_true[2:]])).backward()
+        optimiser.step()
+        path.append(a.detach().clone())
+    return torch.stack(path)
+
+
+a11_grid, a12_grid = torch.meshgrid(
+    torch.linspace(-2.0, 1.0, 61, dtype=torch.float64),
+    torch.linspace(-1.0, 1.5, 61, dtype=torch.float64), indexing="ij")
+figure, ax = plt.subplots(figsize=(6, 4.5))
+contours = ax.contour(a11_grid, a12_grid, loss_on_grid(a11_grid, a12_grid).log10(),
+                      levels=15, cmap="viridis")
+figure.colorbar(contours, label="log10 loss")
+for name, optimiser_class, lr in (("gradient descent", torch.optim.SGD, 0.1),
+                                  ("Adam", torch.optim.Adam, 0.05)):
+    path = path_2d(optimiser_class, lr, steps=100)
+    ax.plot(path[:, 0], path[:, 1], ".-", ms=3, label=f"{name}, lr {lr}")
+ax.plot(p_true[0], p_true[1], "k*", ms=12, label="truth")
+ax.set(xlabel="$a_{11}$", ylabel="$a_{12}$", title="ode_loss, 100 steps each")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# ### Your turn: noisy data and standard errors
+#
+# Now add noise ($\sigma = 0.1$) and fit by maximum likelihood: the negative
+# log-likelihood is $\sum (u(t) - y)^2 / (2\sigma^2)$ plus a constant;
+# L-BFGS (quasi-Newton) minimises it.
+
+# %%
+noise = torch.Generator().manual_seed(SEED + 1)
+sigma = 0.1
+noisy_observations = observations + sigma * torch.randn(
+    observations.shape, generator=noise, dtype=torch.float64)
+
+
+def negative_log_likelihood(p):
+    """Gaussian negative log-likelihood of the noisy data, constants dropped."""
+    return ((solve_linear(p) - noisy_observations) ** 2).sum() / (2 * sigma**2)
+
+
+p_hat = p_true.clone().requires_grad_(True)
+lbfgs = torch.optim.LBFGS([p_hat], max_iter=200, line_search_fn="strong_wolfe")
+
+
+def closure():
+    lbfgs.zero_grad()
+    loss = negative_log_likelihood(p_hat)
+    loss.backward()
+    return loss
+
+
+lbfgs.step(closure)
+p_hat = p_hat.detach()
+print("maximum-likelihood estimate:", p_hat.numpy().round(3))
+
+# %% [markdown]
+# The inverse Hessian of the negative log-likelihood at its minimum
+# estimates the covariance of the estimates. **Your turn:** complete
+# `standard_errors` (square roots of its diagonal) with
+# `torch.autograd.functional.hessian(nll, p_hat)` and `torch.linalg.inv`.
+
+# %%
+# Your turn: replace the `...` with your code
+def standard_errors(nll, p_hat):
+    # standard errors (k,) of the estimates p_hat (k,) from the Hessian of nll
+    ...
+
+
+# %%
+# Check: your standard errors against the inverse Hessian
+hessian = torch.autograd.functional.hessian(negative_log_likelihood, p_hat)
+expected = torch.linalg.inv(hessian).diagonal().sqrt()
+answer = standard_errors(negative_log_likelihood, p_hat)
+if answer is None:
+    verdict = "Not yet: standard_errors returns None; complete it above."
+elif not torch.is_tensor(answer) or tuple(answer.shape) != (4,):
+    shape = tuple(answer.shape) if torch.is_tensor(answer) else type(answer).__name__
+    verdict = f"Wrong: expected a tensor of shape (4,), got {shape}."
+elif torch.allclose(answer.double(), expected, rtol=1e-4):
+    verdict = "Right: the standard errors are sqrt(diag(H^-1))."
+elif torch.allclose(answer.double(), expected**2, rtol=1e-4):
+    verdict = "Wrong: those are variances; take the square root."
+elif torch.allclose(answer.double(), hessian.diagonal().rsqrt(), rtol=1e-4):
+    verdict = ("Wrong: 1 / sqrt(diag(H)) ignores the correlations; invert the "
+               "whole matrix first, then take its diagonal.")
+else:
+    verdict = f"Wrong: got {answer.tolist()}, expected {expected.tolist()}."
+print(verdict)
+
+# %% [markdown]
+# <details>
+# <summary><b>Solution</b> (open after trying)</summary>
+#
+# ```python
+# def standard_errors(nll, p_hat):
+#     hessian = torch.autograd.functional.hessian(nll, p_hat)
+#     return torch.linalg.inv(hessian).diagonal().sqrt()
+# ```
+# </details>
+
+# %%
+covariance = torch.linalg.inv(hessian)
+errors = covariance.diagonal().sqrt()
+correlation = covariance / torch.outer(errors, errors)
+print(pd.DataFrame({"truth": p_true, "estimate": p_hat, "standard error": errors},
+                   index=names).to_string(float_format="{:.3f}".format))
+print(f"correlation of the a11 and a12 estimates: {correlation[0, 1]:.3f}")
+
+# %% [markdown]
+# The long valley, in statistical terms: strongly correlated, poorly
+# determined estimates of $a_{11}$ and $a_{12}$ (one noise draw).
+
+# %% [markdown]
 # **What to take from Part I**
 #
 # * PyTorch differentiates whatever code runs, an ODE solver included.
 # * Fitting a mechanistic model is the same loop as training a network:
-#   loss, gradient, step. The optimiser matters: Adam recovers all four
-#   parameters to three decimals.
+#   loss, gradient, step. The optimiser matters: on these noise-free data
+#   Adam gets all four parameters to three decimals, where plain gradient
+#   descent stalled in the valley.
+# * With noisy data the valley means correlated, poorly determined
+#   estimates; autodiff also gives the Hessian for their standard errors.
