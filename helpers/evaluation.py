@@ -8,6 +8,7 @@ so ``align_latent`` finds the affine map that best matches the truth; plots
 and the latent-fit score use it instead of a manual colour swap.
 """
 
+import math
 from dataclasses import dataclass
 from itertools import permutations
 
@@ -169,3 +170,189 @@ def evaluate(model: ODEVAE, cohort: Cohort, heldout: dict) -> dict:
         "latent_r2": align_latent(model, cohort).r2,
         "n_heldout": len(ids),
     }
+
+
+# --- baselines for the held-out last visit --------------------------------
+# Both take the training cohort and the held-out visits of
+# :func:`helpers.split_last_visit` and return predictions shaped like
+# ``heldout["values"]``; :func:`prediction_errors` scores any of them,
+# skipping missing entries.
+
+
+def locf_predictions(train_cohort: Cohort, heldout: dict) -> torch.Tensor:
+    """Last observation carried forward, variable by variable.
+
+    Each held-out value is predicted by the same variable's value at the
+    person's latest training visit where it was observed; a variable never
+    observed in a person's training visits gets the mean of that variable
+    over all observed training values.
+
+    Args:
+        train_cohort: the training cohort.
+        heldout: the held-out visits (``ids``, ``times``, ``values``, ``mask``).
+
+    Returns:
+        float32 ``(m, p)`` predictions.
+    """
+    observed = torch.cat(train_cohort.masks)
+    values = torch.cat(train_cohort.xs)
+    means = (values * observed).sum(0) / observed.sum(0).clamp_min(1)
+    rows = []
+    for i in heldout["ids"].tolist():
+        x, m = train_cohort.xs[i], train_cohort.masks[i]
+        if bool(m[-1].all()):  # a complete last visit: carry it as it is
+            rows.append(x[-1])
+            continue
+        latest = torch.where(m, torch.arange(len(x))[:, None], -1).amax(0)  # (p,)
+        seen = x[latest.clamp_min(0), torch.arange(x.shape[1])]
+        rows.append(torch.where(latest >= 0, seen, means))
+    return torch.stack(rows) if rows else torch.zeros(0, train_cohort.p)
+
+
+def _person_sums(cohort: Cohort, j: int) -> tuple:
+    """Sufficient statistics of variable ``j`` per person for a straight line
+    in time: ``Z'Z`` ``(n, 2, 2)``, ``Z'y`` ``(n, 2)``, ``y'y`` and the
+    number of observed visits ``(n,)``, float64, with ``Z = [1, t]``."""
+    zz, zy, yy, counts = [], [], [], []
+    for x, t, m in zip(cohort.xs, cohort.ts, cohort.masks):
+        keep = m[:, j]
+        y, time = x[keep, j].double(), t[keep].double()
+        z = torch.stack([torch.ones_like(time), time], -1)  # (n_i, 2)
+        zz.append(z.T @ z)
+        zy.append(z.T @ y)
+        yy.append(y @ y)
+        counts.append(float(len(y)))
+    return torch.stack(zz), torch.stack(zy), torch.stack(yy), torch.tensor(counts)
+
+
+def _mixed_model_terms(raw, zz, zy, yy, counts, reml):
+    """Negative (restricted) log-likelihood of the random intercept and slope
+    model, the GLS fixed effects and each person's ``M = s2 G^-1 + Z'Z``.
+
+    ``raw`` holds ``log s2`` and the Cholesky factor of ``G`` (log diagonal,
+    off-diagonal). Every person's ``V = Z G Z' + s2 I`` enters through 2x2
+    algebra: ``V^-1 = (I - Z M^-1 Z') / s2`` and
+    ``log|V| = (n_i - 2) log s2 + log|G| + log|M|``.
+    """
+    s2 = raw[0].exp()
+    chol = torch.stack([raw[1].exp(), raw.new_zeros(()), raw[2], raw[3].exp()])
+    chol = chol.reshape(2, 2)
+    g = chol @ chol.T
+    m = s2 * torch.cholesky_inverse(chol) + zz  # (n, 2, 2)
+    m_inv = torch.linalg.inv(m)
+    a = (zz - zz @ m_inv @ zz) / s2  # Z'V^-1 Z per person
+    b = (zy - (zz @ m_inv @ zy[..., None])[..., 0]) / s2  # Z'V^-1 y
+    c = (yy - (zy[:, None, :] @ m_inv @ zy[..., None])[:, 0, 0]) / s2  # y'V^-1 y
+    a_sum = a.sum(0)
+    beta = torch.linalg.solve(a_sum, b.sum(0))
+    quadratic = c.sum() - 2 * beta @ b.sum(0) + beta @ a_sum @ beta
+    log_det = ((counts - 2) * s2.log()).sum() + len(counts) * torch.logdet(g)
+    log_det = log_det + torch.logdet(m).sum()
+    n_obs = counts.sum()
+    objective = 0.5 * (log_det + quadratic + n_obs * math.log(2 * math.pi))
+    if reml:  # the fixed effects integrated out
+        objective = objective + 0.5 * torch.logdet(a_sum)
+        objective = objective - math.log(2 * math.pi)  # 0.5 * 2 fixed effects
+    return objective, beta, m, g, s2
+
+
+def fit_mixed_model(cohort: Cohort, j: int, reml: bool = True) -> dict:
+    """Fit ``y = (beta0 + b0) + (beta1 + b1) t + e`` to variable ``j``.
+
+    A linear mixed model with a random intercept and a random slope in
+    time per person, ``(b0, b1) ~ N(0, G)`` with ``G`` unstructured and
+    ``e ~ N(0, s2)``, fitted to the observed values of the variable by
+    restricted maximum likelihood (``reml=True``, statsmodels' default) or
+    maximum likelihood, with L-BFGS on the log-likelihood written with 2x2
+    algebra per person.
+
+    Args:
+        cohort: the (training) cohort.
+        j: the variable's column, ``0 <= j < p``.
+        reml: REML (True) or ML (False).
+
+    Returns:
+        A dict with ``beta`` ``(2,)`` fixed intercept and slope, ``G``
+        ``(2, 2)``, ``s2`` (residual variance), ``blups`` ``(n, 2)`` each
+        person's predicted ``(b0, b1)`` from their own observed values, and
+        ``objective`` (the minimised negative (restricted) log-likelihood);
+        all float64.
+    """
+    zz, zy, yy, counts = _person_sums(cohort, j)
+    start_beta = torch.linalg.solve(zz.sum(0), zy.sum(0))
+    residual = (yy.sum() - start_beta @ zy.sum(0)) / counts.sum()
+    # start: half the residual variance each to s2 and the intercepts, a
+    # tenth of that to the slopes, no correlation
+    start = [residual / 2, (residual / 2).sqrt(), (residual / 20).sqrt()]
+    raw = torch.stack([start[0].log(), start[1].log(), 0 * residual, start[2].log()])
+    raw = raw.detach().requires_grad_()
+    optimiser = torch.optim.LBFGS(
+        [raw], lr=1, max_iter=500, tolerance_grad=1e-10, tolerance_change=1e-14,
+        line_search_fn="strong_wolfe",
+    )  # fmt: skip
+
+    def closure():
+        optimiser.zero_grad()
+        objective = _mixed_model_terms(raw, zz, zy, yy, counts, reml)[0]
+        objective.backward()
+        return objective
+
+    optimiser.step(closure)
+    with torch.no_grad():
+        objective, beta, m, g, s2 = _mixed_model_terms(raw, zz, zy, yy, counts, reml)
+        blups = torch.linalg.solve(m, zy - zz @ beta)  # M^-1 Z'(y - Z beta)
+    return {"beta": beta, "G": g, "s2": s2, "blups": blups,
+            "objective": objective.item()}  # fmt: skip
+
+
+def mixed_model_predictions(
+    train_cohort: Cohort, heldout: dict, reml: bool = True
+) -> torch.Tensor:
+    """Predict held-out visits with a linear mixed model per variable.
+
+    For each variable, :func:`fit_mixed_model` (random intercept and slope
+    in time, REML by default) is fitted to all observed training values, and
+    each held-out value is predicted at its time from the fixed line plus
+    the person's BLUP, that is from the person's own earlier visits shrunk
+    towards the population line. Time is the cohort's (since the first
+    visit); missing training values are skipped.
+
+    Args:
+        train_cohort: the training cohort.
+        heldout: the held-out visits (``ids``, ``times``, ``values``, ``mask``).
+        reml: REML (True) or ML (False).
+
+    Returns:
+        float32 ``(m, p)`` predictions.
+    """
+    ids, times = heldout["ids"], heldout["times"].double()
+    design = torch.stack([torch.ones_like(times), times], -1)  # (m, 2)
+    columns = []
+    for j in range(train_cohort.p):
+        fit = fit_mixed_model(train_cohort, j, reml)
+        columns.append((design * (fit["beta"] + fit["blups"][ids])).sum(-1))
+    return torch.stack(columns, -1).float().reshape(len(ids), train_cohort.p)
+
+
+def prediction_errors(predictions, heldout: dict) -> dict:
+    """Squared errors of predictions of the held-out visits, missing skipped.
+
+    Args:
+        predictions: ``(m, p)`` predictions.
+        heldout: the held-out visits (``values`` and ``mask`` used).
+
+    Returns:
+        A dict with ``mse`` (mean over all observed entries; for a cohort
+        without missing values ``((predictions - values) ** 2).mean()``),
+        ``mse_per_variable`` ``(p,)`` and ``n_observed`` ``(p,)``.
+    """
+    predictions = torch.as_tensor(predictions).to("cpu", torch.float32)
+    mask = heldout["mask"]
+    squared = (predictions - heldout["values"]) ** 2
+    if bool(mask.all()):
+        mse = squared.mean().item()
+    else:
+        mse = squared[mask].mean().item()
+    counts = mask.sum(0)
+    per_variable = torch.where(mask, squared, 0.0).sum(0) / counts.clamp_min(1)
+    return {"mse": mse, "mse_per_variable": per_variable, "n_observed": counts}
