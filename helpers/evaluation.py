@@ -213,16 +213,19 @@ def _person_sums(cohort: Cohort, j: int) -> tuple:
     """Sufficient statistics of variable ``j`` per person for a straight line
     in time: ``Z'Z`` ``(n, 2, 2)``, ``Z'y`` ``(n, 2)``, ``y'y`` and the
     number of observed visits ``(n,)``, float64, with ``Z = [1, t]``."""
-    zz, zy, yy, counts = [], [], [], []
-    for x, t, m in zip(cohort.xs, cohort.ts, cohort.masks):
-        keep = m[:, j]
-        y, time = x[keep, j].double(), t[keep].double()
-        z = torch.stack([torch.ones_like(time), time], -1)  # (n_i, 2)
-        zz.append(z.T @ z)
-        zy.append(z.T @ y)
-        yy.append(y @ y)
-        counts.append(float(len(y)))
-    return torch.stack(zz), torch.stack(zy), torch.stack(yy), torch.tensor(counts)
+    counts = torch.tensor([len(t) for t in cohort.ts])
+    owner = torch.repeat_interleave(torch.arange(cohort.n), counts)
+    keep = torch.cat(cohort.masks)[:, j]
+    owner, y = owner[keep], torch.cat(cohort.xs)[keep, j].double()
+    time = torch.cat(cohort.ts)[keep].double()
+    z = torch.stack([torch.ones_like(time), time], -1)  # (n_obs, 2)
+
+    def per_person(terms):  # sums of rows by owner
+        sums = terms.new_zeros((cohort.n, *terms.shape[1:]))
+        return sums.index_add_(0, owner, terms)
+
+    return (per_person(z[:, :, None] * z[:, None, :]), per_person(z * y[:, None]),
+            per_person(y * y), per_person(torch.ones_like(y)))  # fmt: skip
 
 
 def _mixed_model_terms(raw, zz, zy, yy, counts, reml):
