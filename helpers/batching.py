@@ -4,8 +4,8 @@ Individuals have different numbers of visits at different times. A mini-batch
 stacks all their visits into one matrix and keeps, for every visit, its time
 and the individual it belongs to. The ODE-VAE then runs every visit on its own
 clock from the individual's baseline state (:meth:`helpers.ODEVAE.solve`):
-one solve for the whole batch (notebook section "Training many individuals at
-once").
+one solve for the whole batch (appendix section "Many individuals in one
+solve: a clock for every visit").
 """
 
 from dataclasses import dataclass, fields

@@ -1,11 +1,13 @@
-"""Numbers, not only pictures (Part II, "Results").
+"""Numbers, not only pictures (Part II, "Results", and the exercises).
 
 ``evaluate`` scores a trained ODE-VAE on held-out last visits, against the
 simple baseline of carrying the last observation forward, and checks how well
 the learned ODE parameters separate the two groups. The latent space of a VAE
 is identified only up to sign, scale, shift and the order of its dimensions,
 so ``align_latent`` finds the affine map that best matches the truth; plots
-and the latent-fit score use it instead of a manual colour swap.
+and the latent-fit score use it instead of a manual colour swap. The
+exercises' extra scores follow: the learned parameters in the truth's
+coordinates, group separation on new individuals, and growth rates.
 """
 
 import math
@@ -69,7 +71,6 @@ def fit_alignment(latent, truth) -> Alignment:
     return Alignment(order=order, scale=scale.float(), shift=shift.float(), r2=r2)
 
 
-@torch.no_grad()
 def align_latent(model: VAE, cohort: Cohort) -> Alignment:
     """Align a model's latent space to the cohort's true states.
 
@@ -85,6 +86,12 @@ def align_latent(model: VAE, cohort: Cohort) -> Alignment:
         The :class:`Alignment` (its ``r2`` is the latent-fit score).
     """
     check_model(model, cohort)
+    return _align(model, cohort)
+
+
+@torch.no_grad()
+def _align(model: VAE, cohort: Cohort) -> Alignment:
+    """:func:`align_latent` for a model already checked against ``cohort``."""
     if model.zdim != 2:
         raise ValueError(
             f"align_latent needs zdim=2 (two true states), got {model.zdim}"
@@ -122,9 +129,24 @@ def auc(scores, labels) -> float:
     return float((greater + 0.5 * ties) / (len(positives) * len(negatives)))
 
 
+def param_aucs(params, groups) -> list:
+    """AUC of each learned ODE parameter for telling group 2 from group 1.
+
+    Args:
+        params: ``(n, k)`` learned ODE parameters of ``n`` individuals.
+        groups: ``(n,)`` groups, 1 or 2.
+
+    Returns:
+        ``k`` AUCs; one below 0.5 means the parameter is lower in group 2.
+    """
+    params = torch.as_tensor(params).detach().cpu().double().numpy()
+    is_group_2 = (torch.as_tensor(groups) == 2).numpy()
+    return [auc(params[:, k], is_group_2) for k in range(params.shape[1])]
+
+
 @torch.no_grad()
 def evaluate(model: ODEVAE, cohort: Cohort, heldout: dict) -> dict:
-    """Score a trained ODE-VAE (notebook section "Results in numbers").
+    """Score a trained ODE-VAE (notebook section "Results").
 
     Args:
         model: a trained :class:`ODEVAE`.
@@ -135,12 +157,17 @@ def evaluate(model: ODEVAE, cohort: Cohort, heldout: dict) -> dict:
         A dict with
         ``heldout_mse``: mean squared error of the decoded prediction of each
         held-out visit, made from the baseline visit and baseline variables;
-        ``locf_mse``: the same for carrying the last training visit forward;
+        ``locf_mse``: the same for carrying the last training visit forward
+        (:func:`locf_predictions`); both skip missing entries
+        (:func:`prediction_errors`);
         ``group_auc``: AUC of the best-separating learned ODE parameter for
         the two groups (orientation-free, 0.5 = no separation, 1 = perfect);
         ``group_auc_per_param``: that AUC for each ODE parameter;
         ``latent_r2``: variance of the true latent trajectories explained by
-        the aligned learned ones; ``n_heldout``: number of held-out visits.
+        the aligned learned ones; ``alignment``: that :class:`Alignment`;
+        ``n_heldout``: number of held-out visits. For a cohort without a
+        simulated truth (:attr:`Cohort.has_truth` False, e.g. read by
+        :meth:`Cohort.from_frame`) the group and latent scores are None.
 
     Raises:
         ValueError: if ``model`` is not an ODEVAE fitting the cohort.
@@ -151,25 +178,118 @@ def evaluate(model: ODEVAE, cohort: Cohort, heldout: dict) -> dict:
             "evaluate needs an ODEVAE (a plain VAE cannot predict later visits), "
             f"got {type(model).__name__}"
         )
-    ids, times, values = heldout["ids"], heldout["times"], heldout["values"]
+    ids, times = heldout["ids"], heldout["times"]
     start, _ = model.encode(cohort.first_visits(ids))
     params = model.ode_params(cohort.baseline[ids])
     latent = model.solve(start, params, times.to(start))  # (m, zdim)
     predictions = model.decode(latent)[0].cpu()
-    last_observed = torch.stack([cohort.xs[i][-1] for i in ids.tolist()])
-
-    params = model.ode_params(cohort.baseline).cpu().double().numpy()
-    is_group_2 = (cohort.groups == 2).numpy()
-    per_param = [auc(params[:, k], is_group_2) for k in range(params.shape[1])]
-    per_param = [max(a, 1.0 - a) for a in per_param]
-    return {
-        "heldout_mse": ((predictions - values) ** 2).mean().item(),
-        "locf_mse": ((last_observed - values) ** 2).mean().item(),
-        "group_auc": max(per_param),
-        "group_auc_per_param": per_param,
-        "latent_r2": align_latent(model, cohort).r2,
+    locf = locf_predictions(cohort, heldout)
+    scores = {
+        "heldout_mse": prediction_errors(predictions, heldout)["mse"],
+        "locf_mse": prediction_errors(locf, heldout)["mse"],
+        "group_auc": None,
+        "group_auc_per_param": None,
+        "latent_r2": None,
+        "alignment": None,
         "n_heldout": len(ids),
     }
+    if not cohort.has_truth:  # a real cohort: no groups, no true latent states
+        return scores
+    raw = param_aucs(model.ode_params(cohort.baseline), cohort.groups)
+    per_param = [max(a, 1.0 - a) for a in raw]  # orientation-free
+    alignment = _align(model, cohort)
+    return scores | {
+        "group_auc": max(per_param),
+        "group_auc_per_param": per_param,
+        "latent_r2": alignment.r2,
+        "alignment": alignment,
+    }
+
+
+def as_matrices(params: torch.Tensor) -> torch.Tensor:
+    """ODE parameters ``(n, 2)`` (diagonal) or ``(n, 4)`` as matrices ``(n, 2, 2)``."""
+    if params.shape[-1] == 2:
+        return torch.diag_embed(params)
+    return params.reshape(-1, 2, 2)
+
+
+@torch.no_grad()
+def learned_ode_params(model: ODEVAE, cohort: Cohort, alignment: Alignment) -> dict:
+    """Group means of the learned ODE parameters, in the truth's coordinates.
+
+    The latent space is identified only up to order, sign and scale of its
+    dimensions, so each learned matrix ``A`` is carried over with the
+    alignment to the truth (``u = D P z`` gives ``D P A P^T D^-1``; the
+    alignment's shift is ignored). Diagonal entries do not change under
+    sign and scale; off-diagonal ones are rescaled.
+
+    Args:
+        model: a trained :class:`helpers.ODEVAE` with linear dynamics.
+        cohort: the cohort whose baseline variables feed the model.
+        alignment: ``evaluate(...)["alignment"]`` or :func:`align_latent`.
+
+    Returns:
+        ``{1: (...), 2: (...)}``: per group the mean learned ``(a11, a22)``
+        for two parameters or ``(a11, a12, a21, a22)`` for four.
+    """
+    params = model.ode_params(cohort.baseline).double()  # (n, k)
+    permutation = torch.eye(2, dtype=torch.float64)[list(alignment.order)]
+    scale = alignment.scale.double()
+    matrices = permutation @ as_matrices(params) @ permutation.T
+    matrices = matrices * scale[:, None] / scale[None, :]  # D A D^-1
+    entries = matrices.reshape(-1, 4)
+    if params.shape[-1] == 2:
+        entries = entries[:, [0, 3]]
+    return {
+        group: tuple(round(value, 4)
+                     for value in entries[cohort.groups == group].mean(0).tolist())
+        for group in (1, 2)
+    }
+
+
+@torch.no_grad()
+def new_individuals_auc(model: ODEVAE, train_cohort: Cohort, fresh: Cohort) -> float:
+    """Group separation by the learned ODE parameters, on individuals never seen.
+
+    ``evaluate``'s ``group_auc`` scores the training individuals, whose group
+    the parameter network can memorise from their trajectories when there
+    are many baseline variables per individual. Here the parameter that
+    separates the training groups best, with its direction, is read off the
+    training individuals and then scored on a fresh cohort.
+
+    Args:
+        model: a trained :class:`helpers.ODEVAE`.
+        train_cohort: the individuals it was trained on.
+        fresh: new individuals simulated with the same settings.
+
+    Returns:
+        The AUC on ``fresh`` (0.5 = no separation, 1 = perfect; can fall
+        below 0.5 when the training direction does not carry over).
+    """
+    scores = param_aucs(model.ode_params(train_cohort.baseline), train_cohort.groups)
+    best = max(range(len(scores)), key=lambda k: abs(scores[k] - 0.5))
+    new = model.ode_params(fresh.baseline)[:, best : best + 1]
+    score = param_aucs(new, fresh.groups)[0]
+    return score if scores[best] >= 0.5 else 1.0 - score
+
+
+def growth_rates(entries) -> tuple:
+    """Real parts of the eigenvalues of a learned matrix, largest first.
+
+    Any invertible linear change of the latent coordinates keeps the
+    eigenvalues, so they compare fairly with the truth even when the learned
+    matrix is not diagonal (true rates: group 1 -0.2 and -0.2, group 2 0.2
+    and -0.2).
+
+    Args:
+        entries: ``(a11, a22)`` of a diagonal matrix or ``(a11, a12, a21, a22)``.
+
+    Returns:
+        The two rates as floats.
+    """
+    matrix = as_matrices(torch.tensor([entries], dtype=torch.float64))[0]
+    rates = torch.linalg.eigvals(matrix).real.sort(descending=True).values
+    return tuple(rates.tolist())
 
 
 # --- baselines for the held-out last visit --------------------------------
@@ -342,7 +462,8 @@ def prediction_errors(predictions, heldout: dict) -> dict:
 
     Args:
         predictions: ``(m, p)`` predictions.
-        heldout: the held-out visits (``values`` and ``mask`` used).
+        heldout: the held-out visits (``values`` and ``mask`` used; no
+            ``mask`` means every value was observed).
 
     Returns:
         A dict with ``mse`` (mean over all observed entries; for a cohort
@@ -350,7 +471,9 @@ def prediction_errors(predictions, heldout: dict) -> dict:
         ``mse_per_variable`` ``(p,)`` and ``n_observed`` ``(p,)``.
     """
     predictions = torch.as_tensor(predictions).to("cpu", torch.float32)
-    mask = heldout["mask"]
+    mask = heldout.get("mask")
+    if mask is None:  # held-out visits made by hand, without a mask
+        mask = torch.ones(heldout["values"].shape, dtype=torch.bool)
     squared = (predictions - heldout["values"]) ** 2
     if bool(mask.all()):
         mse = squared.mean().item()

@@ -1,4 +1,6 @@
-"""The VAE and the ODE-VAE of Part II (notebook sections "A VAE" and "The ODE-VAE").
+"""The VAE and the ODE-VAE of Part II (notebook sections
+"A VAE for single visits" and "The ODE-VAE: a latent state that moves by an
+ODE").
 
 Both follow the original workshop's architecture: a one-layer encoder to a
 Gaussian latent space, a one-layer decoder to a Gaussian likelihood, and for
@@ -101,7 +103,8 @@ def kl_to_standard_normal(mean, logvar):
 
 
 class VAE(nn.Module):
-    """Variational autoencoder for single visits (notebook section "A VAE").
+    """Variational autoencoder for single visits (notebook section "A VAE for
+    single visits").
 
     Encoder ``h = tanh(W x + b) + 1``; latent mean ``Linear(h)``; latent
     log-variance ``scale * (-relu(Linear(h))) + shift``. Decoder
@@ -244,7 +247,8 @@ class ODEVAE(VAE):
     A parameter network maps the ``q`` baseline variables to ``n_ode_params``
     ODE parameters: ``Linear(q, q)`` with tanh, ``Linear(q, k)`` with
     ``sigmoid(.) - 0.5``, then a trainable elementwise scale and shift
-    (notebook section "The ODE-VAE").
+    (notebook section "The ODE-VAE: a
+    latent state that moves by an ODE").
 
     Args:
         p: number of time-dependent variables.
@@ -336,8 +340,8 @@ class ODEVAE(VAE):
         ``s = 0`` to ``s = 1`` therefore ends with every row at its own time,
         and the solver never interpolates between output times (a time-0 row
         stays at ``z0``). The dynamics receive ``t`` as an ``(N, 1)`` tensor
-        of row times. This is the package's only solve (notebook section
-        "A clock for every visit").
+        of row times. This is the package's only solve (appendix section
+        "Many individuals in one solve: a clock for every visit").
 
         Args:
             z0: ``(N, zdim)`` starting states, one row per visit.

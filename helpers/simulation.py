@@ -704,7 +704,18 @@ def simulate_cohort(
         "ode_params": ode_params, "u0": u0,
     }  # fmt: skip
     ode_params, u0 = _check_simulation_args(**settings)
-    rng = np.random.default_rng(check_int("seed", seed, minimum=0))
+    check_int("seed", seed, minimum=0)
+    return _draw_cohort(settings, seed, ode_params, u0)
+
+
+def _draw_cohort(settings: dict, seed: int, ode_params: tuple, u0: tuple) -> Cohort:
+    """The draws of :func:`simulate_cohort`, for settings already checked
+    (``settings`` as given, for the record; ``ode_params`` and ``u0`` as
+    checked)."""
+    n, p, q, q_info = (settings[k] for k in ("n", "p", "q", "q_info"))
+    t_start, t_end, maxntps, sigma_var, sigma_ind = (
+        settings[k] for k in ("t_start", "t_end", "maxntps", "sigma_var", "sigma_ind"))
+    rng = np.random.default_rng(seed)
     groups = np.full(n, 2, dtype=np.int64)
     groups[rng.permutation(n)[: n // 2]] = 1
     offsets = rng.normal(0.0, sigma_var, size=p)
@@ -726,7 +737,8 @@ def simulate_cohort(
         )
         ts.append(torch.tensor(times, dtype=torch.float32))
 
-    base = _simulate_baseline(rng, groups, q, q_info, baseline, ode_params)
+    base = _simulate_baseline(rng, groups, q, q_info, settings["baseline"],
+                              ode_params)
     return Cohort(
         xs=xs,
         ts=ts,
