@@ -43,6 +43,9 @@ OUTCOMES = {0: "censored", 1: "transplant", 2: "death"}
 TABLE_COLUMNS = ("method", "seed", "variable", "mse", "mae_original", "seconds")
 METHODS = ("LOCF", "LMM", "ODE-VAE, first visit", "ODE-VAE, last visit")
 """The four predictions of a held-out visit, in the notebook's order."""
+REFERENCE = "cohort mean"
+"""A fifth row for scale: every value predicted by its variable's mean over
+the training visits, the prediction that uses no information on the person."""
 
 
 def load_pbcseq(path=None) -> pd.DataFrame:
@@ -171,11 +174,19 @@ def original_unit_errors(cohort: Cohort, predictions, heldout: dict) -> np.ndarr
     return (errors / mask.sum(0).clamp_min(1)).numpy()
 
 
-def compare_methods(cohort: Cohort, seeds=(0,), epochs: int = 400,
-                    progress: bool = False) -> pd.DataFrame:  # fmt: skip
-    """Predict every patient's held-out last visit four ways (:data:`METHODS`).
+def _mean_predictions(train_cohort: Cohort, heldout: dict) -> torch.Tensor:
+    """Every held-out value predicted by its variable's training mean."""
+    values, observed = torch.cat(train_cohort.xs), torch.cat(train_cohort.masks)
+    means = (values * observed).sum(0) / observed.sum(0)
+    return means.expand(len(heldout["ids"]), -1).clone()
 
-    LOCF and the mixed model are fitted once (they have no seed); the
+
+def compare_methods(cohort: Cohort, seeds=(0,), epochs: int = 400,
+                    progress: bool = False) -> tuple:  # fmt: skip
+    """Predict every patient's held-out last visit four ways (:data:`METHODS`),
+    and by the cohort mean (:data:`REFERENCE`) for scale.
+
+    LOCF, the mixed model and the mean are fitted once (they have no seed); the
     ODE-VAE (``zdim = 2``, diagonal linear dynamics, :func:`helpers.train`'s
     defaults but ``epochs``) is trained once per seed and predicts from the
     first and from the last training visit.
@@ -187,16 +198,17 @@ def compare_methods(cohort: Cohort, seeds=(0,), epochs: int = 400,
         progress: show training progress bars.
 
     Returns:
-        A long table: one row per method, seed (-1 for the seedless
-        baselines) and variable (plus ``"overall"``), with ``mse`` on the
-        cohort's standardised scale, ``mae_original`` in the table's units
-        (NaN for ``"overall"``: the units differ) and ``seconds`` (the fit's
-        time, shared by the method's rows of one seed).
+        ``(table, models)``: a long table with one row per method, seed (-1
+        for the seedless baselines) and variable (plus ``"overall"``), with
+        ``mse`` on the cohort's standardised scale, ``mae_original`` in the
+        table's units (NaN for ``"overall"``: the units differ) and
+        ``seconds`` (the fit's time, shared by the method's rows of one
+        seed); and the trained ODE-VAEs, one per seed.
     """
     epochs = check_int("epochs", epochs, minimum=1)
     seeds = [check_int("seed", s, minimum=0) for s in seeds]
     train_cohort, heldout = split_last_visit(cohort)
-    rows = []
+    rows, models = [], []
 
     def record(method, seed, predictions, seconds):
         errors = prediction_errors(predictions, heldout)
@@ -207,7 +219,8 @@ def compare_methods(cohort: Cohort, seeds=(0,), epochs: int = 400,
         rows.append((method, seed, "overall", errors["mse"], np.nan, seconds))
 
     for method, predict in (("LOCF", locf_predictions),
-                            ("LMM", mixed_model_predictions)):  # fmt: skip
+                            ("LMM", mixed_model_predictions),
+                            (REFERENCE, _mean_predictions)):  # fmt: skip
         clock = time.perf_counter()
         predictions = predict(train_cohort, heldout)
         record(method, -1, predictions, time.perf_counter() - clock)
@@ -216,10 +229,11 @@ def compare_methods(cohort: Cohort, seeds=(0,), epochs: int = 400,
         model = ODEVAE(cohort.p, cohort.q, seed=seed)
         train(model, train_cohort, epochs=epochs, seed=seed, progress=progress)
         seconds = time.perf_counter() - clock
+        models.append(model)
         for method, start in zip(METHODS[2:], ("first", "last")):
             predictions = odevae_predictions(model, train_cohort, heldout, start)
             record(method, seed, predictions, seconds)
-    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+    return pd.DataFrame(rows, columns=list(TABLE_COLUMNS)), models
 
 
 def summarise(table: pd.DataFrame, value: str = "mse") -> pd.DataFrame:
@@ -239,4 +253,92 @@ def summarise(table: pd.DataFrame, value: str = "mse") -> pd.DataFrame:
     groups = table.groupby(["variable", "method"], sort=False)[value]
     stats = groups.agg(["mean", "std"]).fillna({"std": 0.0})  # one value: sd 0
     text = stats.apply(lambda r: f"{r['mean']:.3g} +- {r['std']:.2g}", axis=1)
-    return text.unstack("method")[[m for m in METHODS if m in set(table["method"])]]
+    order = [m for m in (*METHODS, REFERENCE) if m in set(table["method"])]
+    return text.unstack("method")[order]
+
+
+def plot_patients(cohort: Cohort, heldout: dict, predictions: dict, people,
+                  variables=("bili", "albumin")):  # fmt: skip
+    """A few patients' visits with each method's prediction of the held-out one.
+
+    Args:
+        cohort: the full cohort (its visits are drawn, in original units).
+        heldout: the held-out visits of :func:`helpers.split_last_visit`.
+        predictions: ``{method: (m, p) predictions on the cohort's scale}``.
+        people: positions in ``heldout["ids"]`` of the patients to draw.
+        variables: names of the variables to draw, one row of panels each.
+
+    Returns:
+        The matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+
+    columns = [cohort.variables.index(name) for name in variables]
+    size = (3.2 * len(people), 2.6 * len(columns))
+    figure, axes = plt.subplots(len(columns), len(people), squeeze=False,
+                                figsize=size)  # fmt: skip
+    markers = dict(zip(predictions, "sDv^<>"))
+    for col, k in enumerate(people):
+        i = int(heldout["ids"][k])
+        values = cohort.original_units(cohort.xs[i])
+        for row, j in enumerate(columns):
+            ax, seen = axes[row, col], cohort.masks[i][:, j]
+            ax.plot(cohort.ts[i][seen][:-1], values[seen, j][:-1], "o-", color="0.4",
+                    label="training visits")  # fmt: skip
+            if heldout["mask"][k, j]:
+                ax.plot(heldout["times"][k], values[-1, j], "*", color="k",
+                        markersize=12, label="held-out visit")  # fmt: skip
+            for method, predicted in predictions.items():
+                value = cohort.original_units(predicted[k])[j]
+                ax.plot(heldout["times"][k], value, markers[method],
+                        alpha=0.8, label=method)  # fmt: skip
+            ax.set_title(f"patient {cohort.columns.people[i]}: {variables[row]}")
+            ax.set_xlabel("years since the first visit")
+    axes[0, -1].legend(fontsize=7, loc="best")
+    figure.tight_layout()
+    return figure
+
+
+@torch.no_grad()
+def plot_latent_and_rates(model: ODEVAE, cohort: Cohort, outcomes: pd.DataFrame):
+    """Left: each patient's encoded first visit, coloured by later death or
+    transplant. Right: the learned rates against histologic stage.
+
+    Args:
+        model: a trained :class:`helpers.ODEVAE` with linear dynamics.
+        cohort: the cohort.
+        outcomes: the table of :func:`pbc_cohort`.
+
+    Returns:
+        The matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+
+    latent = model.encode(cohort.first_visits())[0].cpu().numpy()
+    rates = model.ode_params(cohort.baseline).cpu().numpy()
+    event = outcomes["event"].to_numpy()
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    legend = (("alive, no transplant", "tab:blue"),
+              ("later death or transplant", "tab:red"))  # fmt: skip
+    for flag, (label, colour) in zip((False, True), legend):
+        chosen = event == flag
+        left.scatter(latent[chosen, 0], latent[chosen, 1], s=12, c=colour,
+                     alpha=0.7, label=label)  # fmt: skip
+    left.set_xlabel("latent dimension 1 (first visit)")
+    left.set_ylabel("latent dimension 2 (first visit)")
+    left.legend(fontsize=8)
+    stages = sorted(outcomes["stage"].unique())
+    for k in range(rates.shape[1]):
+        groups = [rates[outcomes["stage"].to_numpy() == s, k] for s in stages]
+        positions = [s + (k - 0.5) * 0.3 for s in stages]
+        right.boxplot(groups, positions=positions, widths=0.25,
+                      patch_artist=True, boxprops={"facecolor": f"C{k}"},
+                      medianprops={"color": "k"}, manage_ticks=False)  # fmt: skip
+        right.plot([], [], "s", color=f"C{k}", label=f"learned rate a{k + 1}{k + 1}")
+    right.set_xticks(stages)
+    right.set_xlabel("histologic stage at entry")
+    right.set_ylabel("learned rate (per year)")
+    right.axhline(0.0, color="0.6", linewidth=0.8)
+    right.legend(fontsize=8)
+    figure.tight_layout()
+    return figure
