@@ -50,12 +50,15 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--epochs", type=int, default=400)
+    parser.add_argument("--save", help="also write the long table to this CSV")
     args = parser.parse_args()
     torch.set_num_threads(1)
     print(f"load before: {load()}")
     wall, cpu = time.perf_counter(), time.process_time()
     cohort, _ = pbc.pbc_cohort()
-    table = pbc.compare_methods(cohort, seeds=args.seeds, epochs=args.epochs)
+    table, _ = pbc.compare_methods(cohort, seeds=args.seeds, epochs=args.epochs)
+    if args.save:
+        table.to_csv(args.save, index=False)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     print(f"{cohort.n} patients, {sum(len(t) for t in cohort.ts)} visits, "
           f"{cohort.missing_share():.1%} of lab values missing; seeds "

@@ -490,9 +490,7 @@ def _check_names(frame, id, time, variables, baseline, log) -> tuple:
 def _check_table_values(frame, id, time, variables, baseline, log) -> None:
     """Numbers where numbers belong; ids and times observed; logs of positives."""
     for column in (time, *variables, *baseline):
-        if not pd.api.types.is_numeric_dtype(
-            frame[column]
-        ) or pd.api.types.is_bool_dtype(frame[column]):
+        if not pd.api.types.is_numeric_dtype(frame[column]):
             raise ValueError(
                 f"column {column!r} must hold numbers, got dtype "
                 f"{frame[column].dtype} (code text as numbers first, e.g. 0/1)"
