@@ -9,13 +9,21 @@ the held-out visits are predicted by
 
 * LOCF: each person's last observed visit, carried forward (uses the
   person's visits up to the last one, no model);
-* the ODE-VAE: from the person's *first* visit and baseline variables only.
+* LMM: a linear mixed model per variable, random intercept and slope in
+  time, fitted by REML to all training visits; each held-out value is the
+  fixed line plus the person's BLUP at the held-out time (uses the person's
+  own earlier visits and everyone's, no baseline variables);
+* the ODE-VAE: from the person's *first* visit and baseline variables only
+  (the model is trained on everyone's training visits).
 
 Run from the repository root (about a minute on a quiet two-core CPU):
 
     python benchmarks/bench_results.py
+    python benchmarks/bench_results.py --skip-odevae   # the baselines only
 """
 
+import argparse
+import math
 import statistics
 import sys
 import time
@@ -31,22 +39,36 @@ DATA_SEEDS = (2000, 2001, 2002, 2003, 2004)
 BASELINES = ("trueparams", "groupsonly")
 
 
-def scores_of(baseline: str, seed: int) -> dict:
+def scores_of(baseline: str, seed: int, odevae: bool = True) -> dict:
     """Held-out MSE of each method on one simulated cohort."""
     cohort = helpers.simulate_cohort(seed=seed, baseline=baseline)
     train_cohort, heldout = helpers.split_last_visit(cohort)
-    model = helpers.ODEVAE(cohort.p, cohort.q, seed=seed)
-    helpers.train(model, train_cohort, seed=seed, progress=False)
-    scores = helpers.evaluate(model, train_cohort, heldout)
-    return {"LOCF": scores["locf_mse"], "ODE-VAE": scores["heldout_mse"]}
+    scores = {"LOCF": helpers.prediction_errors(
+        helpers.locf_predictions(train_cohort, heldout), heldout)["mse"]}
+    try:
+        lmm = helpers.mixed_model_predictions(train_cohort, heldout)
+        scores["LMM"] = helpers.prediction_errors(lmm, heldout)["mse"]
+    except torch.linalg.LinAlgError:  # a fit whose G became singular
+        scores["LMM"] = math.nan
+    if odevae:
+        model = helpers.ODEVAE(cohort.p, cohort.q, seed=seed)
+        helpers.train(model, train_cohort, seed=seed, progress=False)
+        scores["ODE-VAE"] = helpers.evaluate(model, train_cohort, heldout)[
+            "heldout_mse"
+        ]
+    return scores
 
 
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-odevae", action="store_true")
+    args = parser.parse_args()
     torch.set_num_threads(1)
     start = time.perf_counter()
     table = {}
     for baseline in BASELINES:
-        runs = [scores_of(baseline, seed) for seed in DATA_SEEDS]
+        runs = [scores_of(baseline, seed, not args.skip_odevae)
+                for seed in DATA_SEEDS]  # fmt: skip
         table[baseline] = {
             method: [run[method] for run in runs] for method in runs[0]
         }
@@ -55,10 +77,14 @@ def main():
     print("| method | " + " | ".join(f'"{b}"' for b in BASELINES) + " |")
     print("| --- |" + " ---: |" * len(BASELINES))
     for method in table[BASELINES[0]]:
-        cells = [
-            f"{statistics.mean(v):.3f} +- {statistics.stdev(v):.3f}"
-            for v in (table[b][method] for b in BASELINES)
-        ]
+        cells = []
+        for values in (table[b][method] for b in BASELINES):
+            ok = [v for v in values if not math.isnan(v)]
+            cell = (f"{statistics.mean(ok):.3f} +- {statistics.stdev(ok):.3f}"
+                    if len(ok) > 1 else "-")  # fmt: skip
+            if len(ok) < len(values):
+                cell += f" ({len(values) - len(ok)} of {len(values)} failed)"
+            cells.append(cell)
         print(f"| {method} | " + " | ".join(cells) + " |")
     print(f"\n{time.perf_counter() - start:.0f} s")
 

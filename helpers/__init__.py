@@ -25,7 +25,17 @@ function a notebook calls.
 
 from ._utils import data_path
 from .batching import Batch, make_batch
-from .evaluation import Alignment, align_latent, auc, evaluate, fit_alignment
+from .evaluation import (
+    Alignment,
+    align_latent,
+    auc,
+    evaluate,
+    fit_alignment,
+    fit_mixed_model,
+    locf_predictions,
+    mixed_model_predictions,
+    prediction_errors,
+)
 from .models import (
     ODEVAE,
     VAE,
@@ -64,17 +74,21 @@ __all__ = [
     "data_path",
     "evaluate",
     "fit_alignment",
+    "fit_mixed_model",
     "gaussian_log_likelihood",
     "kl_to_standard_normal",
     "linear_dynamics",
     "linear_solution",
     "load_cohort",
+    "locf_predictions",
     "make_batch",
+    "mixed_model_predictions",
     "plot_group",
     "plot_individual",
     "plot_losses",
     "plot_training_panels",
     "plot_truth_and_data",
+    "prediction_errors",
     "simulate_cohort",
     "split_last_visit",
     "train",

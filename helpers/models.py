@@ -1,4 +1,6 @@
-"""The VAE and the ODE-VAE of Part II (notebook sections "A VAE" and "The ODE-VAE").
+"""The VAE and the ODE-VAE of Part II (notebook sections
+"A VAE for single visits" and "The ODE-VAE: a latent state that moves by an
+ODE").
 
 Both follow the original workshop's architecture: a one-layer encoder to a
 Gaussian latent space, a one-layer decoder to a Gaussian likelihood, and for
@@ -117,7 +119,8 @@ def kl_to_standard_normal(mean, logvar):
 
 
 class VAE(nn.Module):
-    """Variational autoencoder for single visits (notebook section "A VAE").
+    """Variational autoencoder for single visits (notebook section "A VAE for
+    single visits").
 
     Encoder ``h = tanh(W x + b) + 1``; latent mean ``Linear(h)``; latent
     log-variance ``scale * (-relu(Linear(h))) + shift``. Decoder
@@ -205,16 +208,22 @@ class VAE(nn.Module):
         modules = (self.decoder, self.decoder_mean, self.decoder_logvar)
         return sum((w**2).sum() for m in modules for w in m.parameters())
 
-    def negative_elbo(self, x, latent_mean, latent_logvar, eps=None, generator=None):
+    def negative_elbo(
+        self, x, latent_mean, latent_logvar, eps=None, generator=None, mask=None
+    ):
         """Sum over visits of ``-(log p(x|z) - kl_weight * KL)``.
 
         ``z = latent_mean + exp(latent_logvar / 2) * eps`` (reparameterisation).
+        With a ``mask``, ``log p(x|z)`` sums over the observed entries only:
+        a missing value contributes nothing.
 
         Args:
             x: ``(N, p)`` visits.
             latent_mean, latent_logvar: ``(N, zdim)``.
             eps: optional ``(N, zdim)`` standard-normal draws.
             generator: random generator used when ``eps`` is None.
+            mask: optional bool ``(N, p)``, True where ``x`` was observed;
+                None means all were.
 
         Returns:
             A scalar tensor.
@@ -223,7 +232,10 @@ class VAE(nn.Module):
             eps = torch.randn(latent_mean.shape, generator=generator)
         z = latent_mean + torch.exp(0.5 * latent_logvar) * eps.to(latent_mean)
         mean, logvar = self.decode(z)
-        log_likelihood = gaussian_log_likelihood(x, mean, logvar).sum()
+        log_likelihood = gaussian_log_likelihood(x, mean, logvar)
+        if mask is not None:  # missing entries contribute nothing
+            log_likelihood = torch.where(mask.to(x.device), log_likelihood, 0.0)
+        log_likelihood = log_likelihood.sum()
         kl = kl_to_standard_normal(latent_mean, latent_logvar).sum()
         return -(log_likelihood - self.kl_weight * kl)
 
@@ -242,7 +254,9 @@ class VAE(nn.Module):
             A scalar tensor.
         """
         mean, logvar = self.encode(batch.x)
-        negative_elbo = self.negative_elbo(batch.x, mean, logvar, eps, generator)
+        negative_elbo = self.negative_elbo(
+            batch.x, mean, logvar, eps, generator, batch.mask
+        )
         return negative_elbo + batch.size * self.penalty_weight * self.decoder_penalty()
 
 
@@ -252,7 +266,8 @@ class ODEVAE(VAE):
     A parameter network maps the ``q`` baseline variables to ``n_ode_params``
     ODE parameters: ``Linear(q, q)`` with tanh, ``Linear(q, k)`` with
     ``sigmoid(.) - 0.5``, then a trainable elementwise scale and shift
-    (notebook section "The ODE-VAE").
+    (notebook section "The ODE-VAE: a
+    latent state that moves by an ODE").
 
     Args:
         p: number of time-dependent variables.
@@ -349,8 +364,8 @@ class ODEVAE(VAE):
         ``s = 0`` to ``s = 1`` therefore ends with every row at its own time,
         and the solver never interpolates between output times (a time-0 row
         stays at ``z0``). The dynamics receive ``t`` as an ``(N, 1)`` tensor
-        of row times. This is the package's only solve (notebook section
-        "A clock for every visit").
+        of row times. This is the package's only solve (appendix section
+        "Many individuals in one solve: a clock for every visit").
 
         Args:
             z0: ``(N, zdim)`` starting states, one row per visit.
@@ -400,13 +415,16 @@ class ODEVAE(VAE):
         """Sum over the batch's individuals of the per-individual ODE-VAE loss.
 
         Per individual: ``-ELBO`` (baseline mean at the baseline visit,
-        ODE-smoothed means at the follow-ups, encoder log-variances)
+        ODE-smoothed means at the follow-ups, encoder log-variances; missing
+        values contribute nothing, see :meth:`VAE.negative_elbo`)
         ``+ penalty_weight * ||decoder parameters||^2
         + consistency_weight * sum_follow-ups ||mu_smooth - mu_encoder||^2``.
         Arguments and result as in :meth:`VAE.loss`.
         """
         mean, logvar, smooth = self.smooth_means(batch)
-        negative_elbo = self.negative_elbo(batch.x, smooth, logvar, eps, generator)
+        negative_elbo = self.negative_elbo(
+            batch.x, smooth, logvar, eps, generator, batch.mask
+        )
         gap = ((smooth - mean) ** 2).sum(-1)[batch.is_follow_up].sum()
         return (
             negative_elbo

@@ -2,19 +2,22 @@
 
 The notebook writes the training loop for one individual to show how it works;
 :func:`train` runs the same loss on mini-batches of many individuals at once,
-with one ODE solve per mini-batch, and reads top to bottom: the optimiser and
-its schedule, a few starting points, then the loop.
+with one ODE solve per mini-batch. It reads top to bottom: ``train`` checks
+the settings once and runs ``_train``, the loop; then the small pieces the
+loop calls (one epoch of one start, dropping the worse starts, the kept start
+moving into the caller's model), the score that judges the starts and the
+learning-rate schedule.
 """
 
 import copy
 import math
 import time
+from dataclasses import dataclass, field
 
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
 
-from ._utils import check_choice, check_float, check_int, one_thread
+from ._utils import check_choice, check_float, check_int, one_thread, progress_bar
 from .batching import make_batch
 from .models import ODEVAE, VAE, check_model
 from .simulation import Cohort
@@ -118,34 +121,50 @@ def train(
         raise ValueError(
             f"callback must be a function callback(model, epoch), got {callback!r}"
         )
-    generator = torch.Generator().manual_seed(check_int("seed", seed, minimum=0))
+    check_int("seed", seed, minimum=0)
+    return _train(model, cohort, epochs, lr, batch_size, starts, seed, shuffle,
+                  schedule, betas, callback, every, progress)
+
+
+@dataclass
+class _Run:
+    """One starting point: its model, Adam, learning-rate schedule and the
+    mean loss per individual of each epoch so far."""
+
+    model: VAE
+    optimiser: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LambdaLR
+    losses: list = field(default_factory=list)
+
+
+def _train(model, cohort, epochs, lr, batch_size, starts, seed, shuffle, schedule,
+           betas, callback, every, progress) -> pd.DataFrame:
+    """The loop of :func:`train`, for settings already checked."""
+    generator = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device
     n_updates = epochs * math.ceil(cohort.n / batch_size)
 
-    def factor(update):  # of the learning rate at an update
-        return warmup_cosine(update, n_updates) if schedule == "cosine" else 1.0
-
-    def optimiser_for(candidate):
+    def new_run(candidate):  # Adam and the schedule for one starting point
         optimiser = torch.optim.Adam(candidate.parameters(), lr=lr, betas=betas)
-        return optimiser, torch.optim.lr_scheduler.LambdaLR(optimiser, factor)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimiser, lambda update: (
+            warmup_cosine(update, n_updates) if schedule == "cosine" else 1.0))
+        return _Run(candidate, optimiser, scheduler)
 
-    # the runs: (model, optimiser, schedule, loss per epoch); run 0 is `model`
-    runs = [(model, *optimiser_for(model), [])]
+    # the starts: `model`'s own weights, then fresh draws from `seed`
+    own = new_run(model)
+    runs = [own]
     for _ in range(starts - 1):
         candidate = copy.deepcopy(model)
         candidate.initialise(int(torch.randint(2**31 - 1, (), generator=generator)))
-        runs.append((candidate, *optimiser_for(candidate), []))
-    own_run = runs[0]
+        runs.append(new_run(candidate))
     halve_at, choose_at = (max(1, round(share * epochs)) for share in
                            (HALVE_AT, CHOOSE_AT))  # fmt: skip
     whole = make_batch(cohort, range(cohort.n)).to(device)
     model.train()
-    start = time.perf_counter()
-    seconds = []
-    # only switch the bar off explicitly, so that TQDM_DISABLE=1 (CI) still works
-    bar_options = {} if progress else {"disable": True}
+    start, seconds = time.perf_counter(), []
     with one_thread(device):
-        for epoch in tqdm(range(1, epochs + 1), desc="training", **bar_options):
+        for epoch in progress_bar(range(1, epochs + 1), progress, desc="training"):
+            # this epoch's mini-batches, in a new random order if `shuffle`
             if batch_size >= cohort.n:
                 batches = [whole]
             else:
@@ -156,40 +175,55 @@ def train(
                     make_batch(cohort, order[first : first + batch_size]).to(device)
                     for first in range(0, cohort.n, batch_size)
                 ]
-            for candidate, optimiser, scheduler, losses in runs:
-                total = 0.0
-                for batch in batches:
-                    loss = candidate.loss(batch, generator=generator)
-                    value = loss.item()
-                    if not math.isfinite(value):
-                        raise FloatingPointError(
-                            f"the loss became {value} in epoch {epoch} (lr={lr}): "
-                            f"lower the learning rate lr (e.g. to {lr / 10:g}), or "
-                            "the noise or the size of the data"
-                        )
-                    optimiser.zero_grad()
-                    loss.backward()
-                    optimiser.step()
-                    scheduler.step()
-                    total += value
-                losses.append(total / cohort.n)
-            if len(runs) > 1 and epoch in (halve_at, choose_at):  # drop starts
+            for run in runs:  # every start still in the race takes the same steps
+                total = _one_epoch(run, batches, generator, epoch, lr)
+                run.losses.append(total / cohort.n)
+            if len(runs) > 1 and epoch in (halve_at, choose_at):
                 keep = 1 if epoch == choose_at else max(2, math.ceil(len(runs) / 2))
-                runs.sort(key=lambda run: fit_error(run[0], whole))
-                runs = runs[:keep]
-            if len(runs) == 1 and runs[0][0] is not model:  # the kept one moves in
-                best = runs[0]
-                model.load_state_dict(best[0].state_dict())
-                for mine, theirs in zip(own_run[1:3], best[1:3]):
-                    mine.load_state_dict(theirs.state_dict())  # Adam, schedule
-                runs = [(model, *own_run[1:3], best[3])]
+                runs = _prune(runs, keep, whole)
+            if len(runs) == 1 and runs[0] is not own:
+                runs = [_adopt(runs[0], own)]
             seconds.append(time.perf_counter() - start)
             if callback is not None and (epoch % every == 0 or epoch == epochs):
                 callback(model, epoch)
     model.eval()
     return pd.DataFrame(
-        {"epoch": range(1, epochs + 1), "loss": runs[0][3], "seconds": seconds}
+        {"epoch": range(1, epochs + 1), "loss": runs[0].losses, "seconds": seconds}
     )
+
+
+def _one_epoch(run: _Run, batches: list, generator, epoch: int, lr: float) -> float:
+    """One Adam step per mini-batch for one start; returns the summed loss."""
+    total = 0.0
+    for batch in batches:
+        loss = run.model.loss(batch, generator=generator)
+        value = loss.item()
+        if not math.isfinite(value):
+            raise FloatingPointError(
+                f"the loss became {value} in epoch {epoch} (lr={lr}): "
+                f"lower the learning rate lr (e.g. to {lr / 10:g}), or "
+                "the noise or the size of the data"
+            )
+        run.optimiser.zero_grad()
+        loss.backward()
+        run.optimiser.step()
+        run.scheduler.step()
+        total += value
+    return total
+
+
+def _prune(runs: list, keep: int, whole) -> list:
+    """The ``keep`` starts that predict the training visits best (fit_error)."""
+    return sorted(runs, key=lambda run: fit_error(run.model, whole))[:keep]
+
+
+def _adopt(best: _Run, own: _Run) -> _Run:
+    """Move the kept start into the caller's model: weights, Adam, schedule."""
+    own.model.load_state_dict(best.model.state_dict())
+    own.optimiser.load_state_dict(best.optimiser.state_dict())
+    own.scheduler.load_state_dict(best.scheduler.state_dict())
+    own.losses = best.losses
+    return own
 
 
 def fit_error(model: VAE, batch) -> float:
@@ -199,14 +233,18 @@ def fit_error(model: VAE, batch) -> float:
     For an :class:`ODEVAE` the latent means are solved from each individual's
     first visit, so this is :func:`helpers.evaluate`'s held-out error computed
     on training visits; for a :class:`VAE` they are each visit's own encoding.
+    Missing entries (``batch.mask``) are skipped.
     """
     with torch.no_grad():
         if isinstance(model, ODEVAE):
             latent = model.smooth_means(batch)[2]
         else:
             latent = model.encode(batch.x)[0]
-        error = ((model.decode(latent)[0] - batch.x) ** 2).mean(-1)
-    return error[batch.is_follow_up].mean().item()
+        squared = (model.decode(latent)[0] - batch.x) ** 2
+    if batch.mask is not None:  # missing entries play no part
+        follow_up = batch.is_follow_up
+        return squared[follow_up][batch.mask[follow_up]].mean().item()
+    return squared.mean(-1)[batch.is_follow_up].mean().item()
 
 
 def warmup_cosine(

@@ -10,8 +10,8 @@ The panel uses only widgets and calls that ipywidgets 7.7 (Colab) and 8.x
 share.
 """
 
+import dataclasses
 import html
-import inspect
 import io
 import math
 import time
@@ -22,49 +22,90 @@ import torch
 from matplotlib.figure import Figure
 
 from ._utils import check_float, check_int
-from .evaluation import align_latent, auc, evaluate
-from .models import ODEVAE, ode_matrices
+from .evaluation import evaluate, growth_rates, learned_ode_params, new_individuals_auc
+from .models import ODEVAE
 from .plotting import plot_group
 from .simulation import (
+    DEFAULT_ODE_PARAMS,
+    DEFAULT_U0,
     Cohort,
     _check_simulation_args,
-    simulate_cohort,
+    _draw_cohort,
     split_last_visit,
 )
-from .training import train
+from .training import (
+    DEFAULT_BATCH_SIZE,
+    DEFAULT_BETAS,
+    DEFAULT_EPOCHS,
+    DEFAULT_LR,
+    DEFAULT_STARTS,
+    _train,
+)
 
-SIMULATION_SETTINGS = ("n", "maxntps", "sigma_ind", "baseline", "ode_params", "seed")
+SIMULATION_SETTINGS = ("n", "maxntps", "sigma_ind", "baseline", "ode_params")
 TRAINING_SETTINGS = ("epochs", "lr", "batch_size")
 SCORES = ("heldout_mse", "locf_mse", "group_auc", "group_auc_new", "latent_r2")
 METRICS = (*SCORES, "final_loss", "seconds")
 ENTRY_NAMES = {2: ("a11", "a22"), 4: ("a11", "a12", "a21", "a22")}
+# what simulate_cohort uses for the settings the explorer does not show
+FIXED_SIMULATION = {"p": 10, "q": 50, "q_info": 10, "t_start": 1.5, "t_end": 10.0,
+                    "sigma_var": 0.1, "u0": DEFAULT_U0}
 
 
-def _defaults_of(function, names) -> dict:
-    parameters = inspect.signature(function).parameters
-    return {name: parameters[name].default for name in names}
+@dataclasses.dataclass(frozen=True)
+class ExperimentSettings:
+    """Everything one exercise run depends on, checked once when built.
+
+    The defaults are those of :func:`helpers.simulate_cohort` and
+    :func:`helpers.train` (a test says so), plus no extra baseline noise and
+    two learned ODE parameters.
+
+    Attributes:
+        n: individuals; maxntps: most follow-up visits; sigma_ind: noise sd
+            of the time-dependent variables; baseline_noise: sd of extra
+            noise on the baseline variables (:func:`add_baseline_noise`);
+            baseline: "trueparams" or "groupsonly"; ode_params: true
+            ``(a11, a12, a21, a22)`` of group 1 and of group 2.
+        n_ode_params: 2 (learn the diagonal) or 4 (the whole matrix).
+        epochs, lr, batch_size: as in :func:`helpers.train`.
+        seed: seed of the data; model_seed: seed of the initial weights and
+            of the training noise.
+    """
+
+    n: int = 100
+    maxntps: int = 10
+    sigma_ind: float = 0.5
+    baseline_noise: float = 0.0
+    baseline: str = "trueparams"
+    ode_params: tuple = DEFAULT_ODE_PARAMS
+    n_ode_params: int = 2
+    epochs: int = DEFAULT_EPOCHS
+    lr: float = DEFAULT_LR
+    batch_size: int = DEFAULT_BATCH_SIZE
+    seed: int = 12
+    model_seed: int = 0
+
+    def __post_init__(self):
+        data = {name: getattr(self, name) for name in SIMULATION_SETTINGS}
+        ode_params, _ = _check_simulation_args(**data, **FIXED_SIMULATION)
+        object.__setattr__(self, "ode_params", ode_params)
+        check_int("seed", self.seed, minimum=0)
+        check_int("epochs", self.epochs, minimum=1)
+        check_float("lr", self.lr, minimum=0, strict=True)
+        check_int("batch_size", self.batch_size, minimum=1)
+        check_float("baseline_noise", self.baseline_noise, minimum=0)
+        if self.n_ode_params not in (2, 4):
+            raise ValueError(
+                "n_ode_params must be 2 (learn a11 and a22) or 4 (learn the whole "
+                f"matrix), got {self.n_ode_params!r}"
+            )
+        check_int("model_seed", self.model_seed, minimum=0)
 
 
 def default_settings() -> dict:
-    """The settings ``run_experiment`` uses when none are given.
-
-    Data settings and training settings are read from the signatures of
-    :func:`helpers.simulate_cohort` and :func:`helpers.train`, so they always
-    match the defaults of the rest of the notebook.
-
-    Returns:
-        A dict: ``n``, ``maxntps``, ``sigma_ind``, ``baseline_noise``,
-        ``baseline``, ``ode_params``, ``n_ode_params``, ``epochs``, ``lr``,
-        ``batch_size``, ``seed``, ``model_seed``.
-    """
-    data = _defaults_of(simulate_cohort, SIMULATION_SETTINGS)
-    training = _defaults_of(train, TRAINING_SETTINGS)
-    return dict(
-        n=data["n"], maxntps=data["maxntps"], sigma_ind=data["sigma_ind"],
-        baseline_noise=0.0, baseline=data["baseline"],
-        ode_params=data["ode_params"], n_ode_params=2, **training,
-        seed=data["seed"], model_seed=0,
-    )
+    """The settings ``run_experiment`` uses when none are given, as a dict
+    (the fields of :class:`ExperimentSettings`)."""
+    return dataclasses.asdict(ExperimentSettings())
 
 
 def resolve_settings(settings: dict) -> dict:
@@ -79,31 +120,14 @@ def resolve_settings(settings: dict) -> dict:
     Raises:
         ValueError: for an unknown name or a bad value of any setting.
     """
-    resolved = default_settings()
-    unknown = sorted(set(settings) - set(resolved))
+    allowed = [f.name for f in dataclasses.fields(ExperimentSettings)]
+    unknown = sorted(set(settings) - set(allowed))
     if unknown:
         raise ValueError(
             f"unknown setting(s) {', '.join(unknown)}; allowed settings are "
-            f"{', '.join(resolved)}"
+            f"{', '.join(allowed)}"
         )
-    resolved.update(settings)
-    # the explorer builds its controls from these values: check them all now
-    checked = inspect.signature(_check_simulation_args).parameters
-    data = _defaults_of(simulate_cohort, checked)
-    data.update({name: resolved[name] for name in SIMULATION_SETTINGS if name in data})
-    _check_simulation_args(**data)
-    check_int("seed", resolved["seed"], minimum=0)
-    check_int("epochs", resolved["epochs"], minimum=1)
-    check_float("lr", resolved["lr"], minimum=0, strict=True)
-    check_int("batch_size", resolved["batch_size"], minimum=1)
-    check_float("baseline_noise", resolved["baseline_noise"], minimum=0)
-    if resolved["n_ode_params"] not in (2, 4):
-        raise ValueError(
-            "n_ode_params must be 2 (learn a11 and a22) or 4 (learn the whole "
-            f"matrix), got {resolved['n_ode_params']!r}"
-        )
-    check_int("model_seed", resolved["model_seed"], minimum=0)
-    return resolved
+    return dataclasses.asdict(ExperimentSettings(**settings))
 
 
 def add_baseline_noise(cohort: Cohort, sd: float, seed: int) -> Cohort:
@@ -121,50 +145,12 @@ def add_baseline_noise(cohort: Cohort, sd: float, seed: int) -> Cohort:
     Returns:
         The cohort with noisier ``baseline`` ``(n, q)``.
     """
-    sd = check_float("baseline_noise", sd, minimum=0)
     if sd == 0:
         return cohort
-    generator = torch.Generator().manual_seed(check_int("seed", seed))
+    generator = torch.Generator().manual_seed(seed)
     noise = sd * torch.randn(cohort.baseline.shape, generator=generator)
-    settings = dict(cohort.settings, baseline_noise=sd)
-    return Cohort(xs=list(cohort.xs), ts=list(cohort.ts),
-                  baseline=cohort.baseline + noise, groups=cohort.groups,
-                  ode_params=cohort.ode_params, u0=cohort.u0, settings=settings)
-
-
-@torch.no_grad()
-def learned_ode_params(model: ODEVAE, cohort: Cohort, alignment=None) -> dict:
-    """Group means of the learned ODE parameters, in the truth's coordinates.
-
-    The latent space is identified only up to order, sign and scale of its
-    dimensions, so each learned matrix ``A`` is carried over with the
-    alignment to the truth (``u = D P z`` gives ``D P A P^T D^-1``; the
-    alignment's shift is ignored). Diagonal entries do not change under
-    sign and scale; off-diagonal ones are rescaled.
-
-    Args:
-        model: a trained :class:`helpers.ODEVAE` with linear dynamics.
-        cohort: the cohort whose baseline variables feed the model.
-        alignment: from :func:`helpers.align_latent` (computed when omitted).
-
-    Returns:
-        ``{1: (...), 2: (...)}``: per group the mean learned ``(a11, a22)``
-        for two parameters or ``(a11, a12, a21, a22)`` for four.
-    """
-    alignment = align_latent(model, cohort) if alignment is None else alignment
-    params = model.ode_params(cohort.baseline).double()  # (n, k)
-    permutation = torch.eye(2, dtype=torch.float64)[list(alignment.order)]
-    scale = alignment.scale.double()
-    matrices = permutation @ ode_matrices(params) @ permutation.T
-    matrices = matrices * scale[:, None] / scale[None, :]  # D A D^-1
-    entries = matrices.reshape(-1, 4)
-    if params.shape[-1] == 2:
-        entries = entries[:, [0, 3]]
-    return {
-        group: tuple(round(value, 4)
-                     for value in entries[cohort.groups == group].mean(0).tolist())
-        for group in (1, 2)
-    }
+    return dataclasses.replace(cohort, baseline=cohort.baseline + noise,
+                               settings=dict(cohort.settings, baseline_noise=sd))
 
 
 def plot_fits(model: ODEVAE, cohort: Cohort, alignment=None, title: str = ""):
@@ -182,7 +168,6 @@ def plot_fits(model: ODEVAE, cohort: Cohort, alignment=None, title: str = ""):
     Returns:
         A :class:`matplotlib.figure.Figure` with two axes.
     """
-    alignment = align_latent(model, cohort) if alignment is None else alignment
     figure = Figure(figsize=(10, 3.8))
     axes = figure.subplots(1, 2, sharey=True)
     for group, ax in zip((1, 2), axes):
@@ -193,49 +178,13 @@ def plot_fits(model: ODEVAE, cohort: Cohort, alignment=None, title: str = ""):
     return figure
 
 
-def _simulate_cohort(settings: dict, seed: int) -> Cohort:
+def simulate_experiment_cohort(settings: dict, seed: int) -> Cohort:
+    """The cohort of an exercise run: :func:`helpers.simulate_cohort` with the
+    run's (checked) settings and data ``seed``, plus any extra baseline noise."""
     data = {name: settings[name] for name in SIMULATION_SETTINGS}
-    cohort = simulate_cohort(**dict(data, seed=seed))
+    data |= {name: value for name, value in FIXED_SIMULATION.items() if name != "u0"}
+    cohort = _draw_cohort(data, seed, settings["ode_params"], DEFAULT_U0)
     return add_baseline_noise(cohort, settings["baseline_noise"], seed)
-
-
-def _simulate(settings: dict) -> tuple:
-    cohort = _simulate_cohort(settings, settings["seed"])
-    train_cohort, heldout = split_last_visit(cohort)
-    if len(heldout["ids"]) == 0:
-        raise ValueError(
-            f"maxntps={settings['maxntps']} leaves nobody with two follow-up "
-            "visits, so no last visit can be held out; use maxntps >= 2"
-        )
-    return train_cohort, heldout
-
-
-@torch.no_grad()
-def new_individuals_auc(model: ODEVAE, train_cohort: Cohort, fresh: Cohort) -> float:
-    """Group separation by the learned ODE parameters, on individuals never seen.
-
-    ``evaluate``'s ``group_auc`` scores the training individuals, whose group
-    the parameter network can memorise from their trajectories when there
-    are many baseline variables per individual. Here the parameter that
-    separates the training groups best, with its direction, is read off the
-    training individuals and then scored on a fresh cohort.
-
-    Args:
-        model: a trained :class:`helpers.ODEVAE`.
-        train_cohort: the individuals it was trained on.
-        fresh: new individuals simulated with the same settings.
-
-    Returns:
-        The AUC on ``fresh`` (0.5 = no separation, 1 = perfect; can fall
-        below 0.5 when the training direction does not carry over).
-    """
-    trained = model.ode_params(train_cohort.baseline).numpy()
-    new = model.ode_params(fresh.baseline).numpy()
-    is_group_2 = (train_cohort.groups == 2).numpy()
-    scores = [auc(trained[:, k], is_group_2) for k in range(trained.shape[1])]
-    best = max(range(len(scores)), key=lambda k: abs(scores[k] - 0.5))
-    score = auc(new[:, best], (fresh.groups == 2).numpy())
-    return score if scores[best] >= 0.5 else 1.0 - score
 
 
 def run_experiment(**settings) -> dict:
@@ -270,18 +219,25 @@ def run_experiment(**settings) -> dict:
         FloatingPointError: when training diverges.
     """
     settings = resolve_settings(settings)
-    train_cohort, heldout = _simulate(settings)
+    train_cohort, heldout = split_last_visit(
+        simulate_experiment_cohort(settings, settings["seed"]))
+    if len(heldout["ids"]) == 0:
+        raise ValueError(
+            f"maxntps={settings['maxntps']} leaves nobody with two follow-up "
+            "visits, so no last visit can be held out; use maxntps >= 2"
+        )
     model = ODEVAE(train_cohort.p, train_cohort.q,
                    n_ode_params=settings["n_ode_params"], seed=settings["model_seed"])
-    training = {name: settings[name] for name in TRAINING_SETTINGS}
     start = time.perf_counter()
-    history = train(model, train_cohort, **training, seed=settings["model_seed"],
-                    progress=False)
+    history = _train(model, train_cohort, settings["epochs"], settings["lr"],
+                     settings["batch_size"], DEFAULT_STARTS, settings["model_seed"],
+                     shuffle=True, schedule="cosine", betas=DEFAULT_BETAS,
+                     callback=None, every=5, progress=False)
     seconds = time.perf_counter() - start
     metrics = evaluate(model, train_cohort, heldout)
-    fresh = _simulate_cohort(settings, settings["seed"] + 1)
+    alignment = metrics.pop("alignment")
+    fresh = simulate_experiment_cohort(settings, settings["seed"] + 1)
     metrics["group_auc_new"] = new_individuals_auc(model, train_cohort, fresh)
-    alignment = align_latent(model, train_cohort)
     if not all(math.isfinite(metrics[name]) for name in SCORES):
         raise FloatingPointError(
             f"training ended with non-finite scores {metrics}; lower the learning "
@@ -299,25 +255,6 @@ def run_experiment(**settings) -> dict:
         "settings": settings,
         "figure": plot_fits(model, train_cohort, alignment, title),
     }
-
-
-def growth_rates(entries) -> tuple:
-    """Real parts of the eigenvalues of a learned matrix, largest first.
-
-    Any invertible linear change of the latent coordinates keeps the
-    eigenvalues, so they compare fairly with the truth even when the learned
-    matrix is not diagonal (true rates: group 1 -0.2 and -0.2, group 2 0.2
-    and -0.2).
-
-    Args:
-        entries: ``(a11, a22)`` of a diagonal matrix or ``(a11, a12, a21, a22)``.
-
-    Returns:
-        The two rates as floats.
-    """
-    matrix = ode_matrices(torch.tensor([entries], dtype=torch.float64))[0]
-    rates = torch.linalg.eigvals(matrix).real.sort(descending=True).values
-    return tuple(rates.tolist())
 
 
 def metrics_frame(results: dict) -> pd.DataFrame:

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import helpers
-from helpers import ODEVAE, VAE
+from helpers import ODEVAE, VAE, evaluation
 
 matplotlib.use("Agg")
 
@@ -100,3 +100,22 @@ def test_evaluation_and_plots_follow_the_model_precision(split):
     helpers.plot_individual(model, train_cohort, 0)
     helpers.plot_group(model, train_cohort, 1)
     matplotlib.pyplot.close("all")
+
+
+def test_evaluate_returns_the_alignment_it_scored(split):
+    train_cohort, heldout = split
+    model = ODEVAE(train_cohort.p, train_cohort.q, seed=3)
+    scores = helpers.evaluate(model, train_cohort, heldout)
+    again = helpers.align_latent(model, train_cohort)
+    assert scores["latent_r2"] == scores["alignment"].r2 == again.r2
+    assert scores["alignment"].order == again.order
+    assert torch.equal(scores["alignment"].scale, again.scale)
+
+
+def test_param_aucs_match_the_rank_statistic_in_both_directions():
+    groups = torch.tensor([1, 1, 2, 2, 2])
+    params = torch.tensor([[0.0, 5.0], [1.0, 4.0], [2.0, 3.0], [3.0, 2.0],
+                           [0.5, 1.0]])
+    # column 0: group 2 values (2, 3, 0.5) beat group 1 (0, 1) in 5 of 6 pairs
+    # column 1: every group 2 value is below every group 1 value
+    assert evaluation.param_aucs(params, groups) == pytest.approx([5 / 6, 0.0])

@@ -11,19 +11,10 @@ import pytest
 import torch
 
 import helpers
+from helpers import evaluation
 from helpers import widgets as hw
 
 FAST = {"n": 40, "epochs": 8}  # enough to exercise every step, not to fit well
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # the models are tiny: one thread is as fast and does not fight over the
-    # shared CPU with other test processes
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +27,11 @@ def test_default_settings_follow_the_helpers_signatures():
     train_defaults = inspect.signature(helpers.train).parameters
     for name in ("epochs", "lr", "batch_size"):
         assert settings[name] == train_defaults[name].default
+    simulate_defaults = inspect.signature(helpers.simulate_cohort).parameters
+    for name in ("n", "maxntps", "sigma_ind", "baseline", "ode_params", "seed"):
+        assert settings[name] == simulate_defaults[name].default, name
+    for name, value in hw.FIXED_SIMULATION.items():
+        assert simulate_defaults[name].default == value, name
     assert settings["n"] == 100 and settings["baseline"] == "trueparams"
     assert settings["ode_params"] == ((-0.2, 0.0, 0.0, -0.2), (-0.2, 0.0, 0.0, 0.2))
 
@@ -129,7 +125,7 @@ def test_learned_ode_params_are_carried_to_the_truths_coordinates():
     model = helpers.ODEVAE(cohort.p, cohort.q, n_ode_params=4, seed=5)
     alignment = helpers.Alignment(order=(1, 0), scale=torch.tensor([2.0, -0.5]),
                                   shift=torch.zeros(2), r2=1.0)
-    got = hw.learned_ode_params(model, cohort, alignment)
+    got = evaluation.learned_ode_params(model, cohort, alignment)
     with torch.no_grad():
         params = model.ode_params(cohort.baseline).double()
     for group in (1, 2):
@@ -154,7 +150,7 @@ def test_new_individuals_auc_scores_fresh_people_in_the_training_direction():
     fresh = helpers.simulate_cohort(n=60, seed=2)
     # baseline variable 7 is centred on a22 (-0.2 or +0.2), variable 0 on a11
     uses_a22 = _StubModel(lambda b: torch.stack([b[:, 0], -b[:, 7]], 1))
-    assert hw.new_individuals_auc(uses_a22, train_cohort, fresh) > 0.95
+    assert evaluation.new_individuals_auc(uses_a22, train_cohort, fresh) > 0.95
     # parameters that memorised the training groups carry nothing over
     noise = torch.randn(60, 2, generator=torch.Generator().manual_seed(0))
 
@@ -162,7 +158,7 @@ def test_new_individuals_auc_scores_fresh_people_in_the_training_direction():
         if b is train_cohort.baseline:
             return torch.stack([train_cohort.groups.float(), noise[:, 1]], 1)
         return noise
-    auc_new = hw.new_individuals_auc(_StubModel(memorised), train_cohort, fresh)
+    auc_new = evaluation.new_individuals_auc(_StubModel(memorised), train_cohort, fresh)
     assert abs(auc_new - 0.5) < 0.2
 
 
@@ -186,8 +182,9 @@ def test_growth_rates_ignore_the_choice_of_latent_axes():
     matrix = torch.tensor([[-0.2, 0.0], [0.0, 0.2]], dtype=torch.float64)
     change = torch.tensor([[1.0, 2.0], [0.5, -1.0]], dtype=torch.float64)
     mixed = change @ matrix @ torch.linalg.inv(change)
-    assert hw.growth_rates(mixed.flatten().tolist()) == pytest.approx((0.2, -0.2))
-    assert hw.growth_rates((-0.3, 0.1)) == pytest.approx((0.1, -0.3))
+    rates = evaluation.growth_rates(mixed.flatten().tolist())
+    assert rates == pytest.approx((0.2, -0.2))
+    assert evaluation.growth_rates((-0.3, 0.1)) == pytest.approx((0.1, -0.3))
 
 
 def test_explorer_runs_from_its_controls_and_shows_the_outcome():

@@ -82,6 +82,8 @@ TARGETS = (
            required=False),
     Target("bonus/ADVI_dose_response.ipynb", "notebooks/advi_dose_response.py",
            "colab", required=False),
+    Target("bonus/PBC_registry.ipynb", "notebooks/pbc_registry.py", "colab",
+           required=False),
 )
 
 

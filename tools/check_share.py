@@ -14,7 +14,7 @@ line when it belongs to
 - a statement that calls a ``check_*`` or ``_check*`` function,
 - an ``except`` clause whose body re-raises a ``ValueError``.
 Prints one markdown row per module (path inside ``helpers/``, subpackages
-included) and the total.
+included) and the total, then the longest functions by code lines.
 """
 
 import argparse
@@ -69,9 +69,9 @@ def _docstring_lines(tree: ast.Module) -> set:
     return lines
 
 
-def count(source: str, whole_file_is_checks: bool = False) -> tuple:
-    """``(code lines, check lines)`` of one module's source."""
-    tree = ast.parse(source)
+def _code_lines(source: str, tree: ast.Module) -> set:
+    """Lines that hold statements or their continuation: no blank lines,
+    comments or docstrings."""
     code = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.stmt):
@@ -83,7 +83,24 @@ def count(source: str, whole_file_is_checks: bool = False) -> tuple:
         n for n in code
         if text[n - 1].strip() and not text[n - 1].strip().startswith("#")
     }  # fmt: skip
-    code -= _docstring_lines(tree)
+    return code - _docstring_lines(tree)
+
+
+def function_lengths(source: str) -> dict:
+    """Code lines of every function (its own, nested functions included)."""
+    tree = ast.parse(source)
+    code = _code_lines(source, tree)
+    return {
+        f"{node.name}:{node.lineno}": len(code & _lines(node)) - 1  # not the def
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+    }
+
+
+def count(source: str, whole_file_is_checks: bool = False) -> tuple:
+    """``(code lines, check lines)`` of one module's source."""
+    tree = ast.parse(source)
+    code = _code_lines(source, tree)
     if whole_file_is_checks:
         return len(code), len(code)
     checks = set()
@@ -120,6 +137,8 @@ def sources(rev: str | None) -> dict:
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rev", help="a git revision (default: the files on disk)")
+    parser.add_argument("--longest", type=int, default=8,
+                        help="how many of the longest functions to list")
     args = parser.parse_args()
     rows = {
         name: count(text, whole_file_is_checks=name == "_checks.py")
@@ -132,6 +151,14 @@ def main():
     code = sum(c for c, _ in rows.values())
     checks = sum(k for _, k in rows.values())
     print(f"| **total** | {code} | {checks} | {checks / code:.0%} |")
+    lengths = sorted(
+        ((length, f"{name}:{function}") for name, text in sources(args.rev).items()
+         for function, length in function_lengths(text).items()),
+        reverse=True,
+    )
+    print("\nlongest functions (code lines, signature lines included):")
+    for length, where in lengths[: args.longest]:
+        print(f"  {length:4d}  {where}")
 
 
 if __name__ == "__main__":

@@ -355,7 +355,8 @@ def fit_plain_gradient_descent(y, z, reported, steps: int = 150) -> torch.Tensor
     """The original recipe: fixed steps (0.001, 0.01, 0.001) from ``b = 0``.
 
     Introduced (written by hand) in the notebook section "Gradient descent
-    by hand". Stopping after ``steps`` steps keeps slow coefficients near 0.
+    by hand, and why scaling matters". Stopping after ``steps`` steps keeps
+    slow coefficients near 0.
 
     Returns:
         ``beta`` ``(n_hospitals, 3)``; NaN or huge where it diverged.

@@ -331,7 +331,8 @@ def covariates(study: Study) -> torch.Tensor:
 class PopulationModel(nn.Module):
     """Population pharmacokinetic model with its variational posterior.
 
-    Introduced in the notebook section "The population model". For subject
+    Introduced in the notebook section "The population model, as one program".
+    For subject
     ``i`` with standardised log weight ``w_i``::
 
         log ke_i = beta_ke

@@ -8,7 +8,6 @@
 # comparison trains for about a minute.
 
 # %%
-import inspect
 import math
 import time
 
@@ -147,7 +146,7 @@ start = time.perf_counter()
 original_history = helpers.train(original, train_cohort, seed=SEED,
                                   **helpers.ORIGINAL_SETTINGS)
 original_seconds = time.perf_counter() - start
-default_batch = inspect.signature(helpers.train).parameters["batch_size"].default
+default_batch = helpers.training.DEFAULT_BATCH_SIZE  # the whole cohort at once
 results = {
     "batched (defaults)": summarise(model, history, default_batch, batched_seconds),
     "original settings": summarise(original, original_history,
