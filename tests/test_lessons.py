@@ -176,7 +176,7 @@ def test_predict_check_rejects_wrong_answers(part2, mistake):
     assert answer.startswith("Wrong"), (mistake, answer)
 
 
-# --- Exercise 8: the full-matrix right-hand side --------------------------------
+# --- Exercise 2: the full-matrix right-hand side --------------------------------
 
 FULL_MATRIX_WRONG = {
     "A transposed": """\

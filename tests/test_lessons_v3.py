@@ -1,12 +1,14 @@
 """The practicals' newer "your turn" cells (standard errors from the inverse
 Hessian, the VAE loss of one individual, the ODE-VAE objective of one
-individual): each check cell says "Right" for the notebook's hidden solution,
-"Not yet" for the stub, and "Wrong" or "Almost" for typical mistakes (a wrong
-shape, a wrong sign, a near miss). The cells are read from the notebook
-sources, so the tests run exactly the code a learner runs.
+individual; the exercises' mean and sd, and best possible AUC): each check
+cell says "Right" for the notebook's hidden solution, "Not yet" for the stub,
+and "Wrong" or "Almost" for typical mistakes (a wrong shape, a wrong sign, a
+near miss). The cells are read from the notebook sources, so the tests run
+exactly the code a learner runs.
 """
 
 import re
+import statistics
 
 import pytest
 import torch
@@ -286,6 +288,153 @@ def test_the_odevae_path_is_the_exact_solution(odevae_namespace):
     assert torch.allclose(smooth, exact, rtol=1e-5, atol=1e-6)
 
 
+# --- Exercise 1: mean and sample sd ----------------------------------------------
+
+MEAN_SD_WRONG = {
+    "the values back, not two numbers (wrong shape)": """\
+def mean_sd(values):
+    return values
+""",
+    "sd dividing by n (near miss)": """\
+def mean_sd(values):
+    values = torch.tensor(values)
+    return values.mean(), values.std(correction=0)
+""",
+    "the variance, not the sd (near miss)": """\
+def mean_sd(values):
+    values = torch.tensor(values)
+    return values.mean(), values.var()
+""",
+    "the mean with the wrong sign (sign)": """\
+def mean_sd(values):
+    values = torch.tensor(values)
+    return -values.mean(), values.std()
+""",
+    "a failing function (a TypeError)": """\
+def mean_sd(values):
+    return sum(values) / len(values) + "sd"
+""",
+}
+
+
+def exercise_check(name):
+    _, check = your_turn("40_", name)
+    return check
+
+
+def test_mean_sd_check_says_not_yet_for_the_stub():
+    stub, check = your_turn("40_", "mean_sd")
+    assert verdict({"torch": torch}, stub, check).startswith("Not yet")
+
+
+def test_mean_sd_check_accepts_the_solution_and_other_forms():
+    check = exercise_check("mean_sd")
+    namespace = {"torch": torch}
+    answer = verdict(namespace, solution("40_", "mean_sd"), check)
+    assert answer.startswith("Right"), answer
+    values = [0.31, 0.29, 0.41, 0.35, 0.30]
+    mean, sd = namespace["mean_sd"](values)
+    assert abs(float(mean) - statistics.mean(values)) < 1e-12
+    assert abs(float(sd) - statistics.stdev(values)) < 1e-12
+    by_statistics = """\
+import statistics
+def mean_sd(values):
+    return [statistics.mean(values), statistics.stdev(values)]
+"""
+    answer = verdict({"torch": torch}, by_statistics, check)
+    assert answer.startswith("Right"), answer
+
+
+@pytest.mark.parametrize("mistake", MEAN_SD_WRONG)
+def test_mean_sd_check_rejects_mistakes(mistake):
+    answer = verdict({"torch": torch}, MEAN_SD_WRONG[mistake],
+                     exercise_check("mean_sd"))  # fmt: skip
+    assert answer.startswith(("Wrong", "Almost")), (mistake, answer)
+
+
+# --- Exercise 3: the best possible AUC --------------------------------------------
+
+AUC_WRONG = {
+    "one AUC per variable (wrong shape)": """\
+def best_possible_auc(delta, sd):
+    return torch.distributions.Normal(0.0, 1.0).cdf(delta / sd / 2**0.5)
+""",
+    "no sqrt(2) (near miss)": """\
+def best_possible_auc(delta, sd):
+    return torch.distributions.Normal(0.0, 1.0).cdf(delta.norm() / sd)
+""",
+    "the sum of the differences, not their norm (near miss)": """\
+def best_possible_auc(delta, sd):
+    return torch.distributions.Normal(0.0, 1.0).cdf(delta.sum() / sd / 2**0.5)
+""",
+    "Phi of minus the distance (sign)": """\
+def best_possible_auc(delta, sd):
+    return torch.distributions.Normal(0.0, 1.0).cdf(-delta.norm() / sd / 2**0.5)
+""",
+    "a string (wrong type)": """\
+def best_possible_auc(delta, sd):
+    return "0.98"
+""",
+}
+
+
+def test_auc_check_says_not_yet_for_the_stub():
+    stub, check = your_turn("40_", "best_possible_auc")
+    assert verdict({"torch": torch}, stub, check).startswith("Not yet")
+
+
+def test_auc_check_accepts_the_solution_and_another_form():
+    check = exercise_check("best_possible_auc")
+    namespace = {"torch": torch}
+    answer = verdict(namespace, solution("40_", "best_possible_auc"), check)
+    assert answer.startswith("Right"), answer
+    other_form = """\
+import math
+def best_possible_auc(delta, sd):
+    distance = math.sqrt(sum(float(d) ** 2 for d in delta)) / sd
+    return 0.5 * (1 + math.erf(distance / 2))
+"""
+    answer = verdict({"torch": torch}, other_form, check)
+    assert answer.startswith("Right"), answer
+
+
+def test_the_best_possible_auc_is_the_auc_of_the_optimal_score():
+    """Monte Carlo: the AUC of the sum of the differing variables is the chance
+    that it is larger for a draw from group 2 than for one from group 1."""
+    namespace = {"torch": torch}
+    exec(solution("40_", "best_possible_auc"), namespace)  # noqa: S102
+    generator = torch.Generator().manual_seed(0)
+    delta, sd, pairs = torch.full((5,), 0.4, dtype=torch.float64), 1.0, 200_000
+
+    def sums(shift):
+        draws = torch.randn(pairs, 5, generator=generator, dtype=torch.float64)
+        return (shift + sd * draws).sum(1)
+
+    empirical = (sums(delta) > sums(0.0)).double().mean()
+    bound = float(namespace["best_possible_auc"](delta, sd))
+    assert abs(bound - float(empirical)) < 0.005, (bound, float(empirical))
+
+
+@pytest.mark.parametrize("mistake", AUC_WRONG)
+def test_auc_check_rejects_mistakes(mistake):
+    answer = verdict({"torch": torch}, AUC_WRONG[mistake],
+                     exercise_check("best_possible_auc"))  # fmt: skip
+    assert answer.startswith(("Wrong", "Almost")), (mistake, answer)
+
+
+def test_the_exercise_cells_wait_for_a_right_answer_and_train_nothing():
+    """Under nbval the stubs stay: the cells after the checks must not train."""
+    code = code_cells("40_")
+    stub, check = your_turn("40_", "best_possible_auc")
+    namespace = {"torch": torch}
+    verdict(namespace, stub, check)
+    exec(code[code.index(check) + 1], namespace)  # noqa: S102 - prints a hint
+    assert "trueparams_delta" not in namespace
+    for cell in code:
+        if cell.startswith("# Your turn") and "def " not in cell:
+            assert "run_experiment(" not in cell  # the learner writes the runs
+
+
 # --- all of them ------------------------------------------------------------------
 
 
@@ -296,4 +445,5 @@ def test_every_your_turn_cell_is_tested_in_one_of_the_lesson_test_files():
             if cell.kind == "code" and cell.source.startswith("# Your turn"):
                 names.update(re.findall(r"^def (\w+)\(", cell.source, re.MULTILINE))
     assert names == {"log_likelihood_gradient", "predict_visit", "full_matrix",
-                     "standard_errors", "vae_loss_one", "odevae_loss_one"}
+                     "standard_errors", "vae_loss_one", "odevae_loss_one",
+                     "mean_sd", "best_possible_auc"}

@@ -248,7 +248,7 @@ plt.show()
 #   linear mixed model on the person's own visits would be;
 # * **group AUC**: how well a learned ODE parameter separates the groups; it
 #   takes the best parameter and direction, so even with no group difference
-#   it lies above 0.5 (0.63 in one run of Exercise 7);
+#   it lies above 0.5 (0.63 in one run with no group difference);
 # * **latent $R^2$**: share of the true trajectories' variance explained
 #   after aligning order, sign, scale and shift (generous: the size of a
 #   rate is not identified; see the exercises).
