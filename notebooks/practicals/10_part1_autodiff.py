@@ -2,10 +2,9 @@
 # # Part I: Automatic differentiation in action
 #
 # Automatic differentiation (autodiff) is neither symbolic algebra nor a
-# numerical approximation. While your code runs, PyTorch records every
-# elementary operation; asking for a gradient walks this record backwards,
-# combining local derivatives by the chain rule. The result is the exact
-# derivative of the program that ran, up to rounding.
+# numerical approximation: PyTorch records every elementary operation as
+# your code runs, and a gradient walks this record backwards by the chain
+# rule. The result is the exact derivative of the program that ran.
 #
 # ![Differentiable programming in one picture](pictures/diffprog_overview.png)
 
@@ -24,10 +23,9 @@ SEED = 2022  # Part I's seed: simulated patients, random starting values
 # %% [markdown]
 # ## 1. A first derivative
 #
-# Take $f(x) = x^2 + 4x - 1$. By hand, $f'(x) = 2x + 4$, so $f(2) = 11$ and
-# $f'(3) = 10$. In PyTorch a number that we want derivatives for is a tensor
-# created with `requires_grad=True`; calling `.backward()` on a result fills in
-# `.grad` of its inputs.
+# Take $f(x) = x^2 + 4x - 1$, so $f'(x) = 2x + 4$ and $f'(3) = 10$. A
+# tensor created with `requires_grad=True` is tracked; `.backward()` on a
+# result fills in `.grad` of its inputs.
 
 # %%
 def f(x):
@@ -42,12 +40,10 @@ print(f"f'(3) = {x.grad.item():g}")
 assert value.item() == 11 and x.grad.item() == 10
 
 # %% [markdown]
-# `.backward()` adds into `.grad`; `torch.autograd.grad` returns the
-# derivative instead. We wrap it and compare with $2x + 4$ (in `float64`).
-#
-# A tensor made without `requires_grad=True` is a constant to autodiff; to
+# `torch.autograd.grad` returns the derivative instead of adding it into
+# `.grad`. A tensor made without `requires_grad=True` is a constant; to
 # differentiate with respect to it, take a tracked copy:
-# `b = beta.detach().clone().requires_grad_(True)`. Section 3 needs this.
+# `b = beta.detach().clone().requires_grad_(True)` (Section 3 needs this).
 
 # %%
 def derivative(fn, at):
@@ -66,8 +62,8 @@ for at in (-2.0, 0.0, 3.0, 10.0):
 # ## 2. Derivatives through loops, branches and recursion
 #
 # Autodiff follows the operations that actually ran, so a model can be any
-# program with loops, branches or recursion. Here is $x^n$ as a loop and as a
-# recursion; at $x = 5$, $n = 3$ both must give $125$ and $3 \cdot 5^2 = 75$.
+# program. $x^n$ as a loop and as a recursion; at $x = 5$, $n = 3$ both must
+# give $125$ and $3 \cdot 5^2 = 75$.
 
 # %%
 def power_loop(x, n):
@@ -90,8 +86,6 @@ for name, power in (("loop", power_loop), ("recursion", power_recursive)):
     assert value == 125 and slope == 75
 
 # %% [markdown]
-# Autodiff simply differentiates the three multiplications that took place.
-#
 # ## 3. Your turn: a gradient a statistician knows
 #
 # Logistic regression: outcomes $y_i \in \{0, 1\}$, covariates $x_i$ (rows
@@ -101,9 +95,9 @@ for name, power in (("loop", power_loop), ("recursion", power_recursive)):
 # $$\ell(\beta) = \sum_i \big(y_i \eta_i - \log(1 + e^{\eta_i})\big),$$
 #
 # and its gradient, the score, is $X^\top (y - p)$. **Your turn:** complete
-# `log_likelihood_gradient` so that it returns $\nabla \ell(\beta)$ computed
-# by autodiff (take a tracked copy of `beta` as in Section 1, write $\ell$,
-# then call `torch.autograd.grad`); do not type the score formula.
+# `log_likelihood_gradient` to return $\nabla \ell(\beta)$ by autodiff (a
+# tracked copy of `beta`, then $\ell$, then `torch.autograd.grad`), without
+# typing the score formula.
 # `torch.nn.functional.softplus(eta)` is $\log(1 + e^\eta)$. (In this
 # notebook $\eta$ is the linear predictor and $\beta$ the regression
 # coefficients; the learning rate is written $\gamma$.)
@@ -152,21 +146,18 @@ print(verdict)
 #     return gradient
 # ```
 #
-# Autodiff never saw the score formula, yet it returns it exactly: the same
-# machinery will differentiate models with no formula in any textbook.
+# Autodiff never saw the score formula, yet returns it exactly.
 # </details>
 
 # %% [markdown]
 # ## 4. Checking a gradient with finite differences
 #
-# For models without a known score, a classical check is the central finite
-# difference
+# Without a known score, the classical check is the central difference
 #
 # $$\frac{\partial L}{\partial \theta_k} \approx
 #   \frac{L(\theta + h e_k) - L(\theta - h e_k)}{2h},$$
 #
-# with $e_k$ the $k$-th unit vector. We write it for a vector of parameters,
-# in `float64` (in `float32` rounding spoils it much earlier).
+# with $e_k$ the $k$-th unit vector, here in `float64`.
 
 # %%
 def central_difference_gradient(loss_fn, theta, h):
@@ -195,12 +186,10 @@ print(pd.DataFrame(rows).to_string(
     formatters={"finite difference": "{:.10f}".format}))
 
 # %% [markdown]
-# For $x^3$ the central difference is exactly $3x^2 + h^2$, so the error
-# starts at $h^2$; but the rounding error of $L$, divided by $2h$, grows as
-# $h$ shrinks. In this table the two balance best at $h = 10^{-5}$ (the
-# smallest error); for smaller $h$ the error grows *again*. Finite
-# differences need a good $h$ and two runs per parameter; autodiff needs
-# neither.
+# For $x^3$ the central difference is exactly $3x^2 + h^2$, but rounding
+# error divided by $2h$ grows as $h$ shrinks: the smallest error is at
+# $h = 10^{-5}$, and below it the error grows *again*. Finite differences
+# need a good $h$ and two runs per parameter; autodiff needs neither.
 
 # %% [markdown]
 # ## 5. Fitting an explicit dynamic model
@@ -216,8 +205,7 @@ print(pd.DataFrame(rows).to_string(
 #
 # $$u_1(t) = 2e^{-t}, \qquad u_2(t) = 1.5e^{t} - 0.5e^{-t}.$$
 #
-# Can we recover $p$ from the 11 observations by differentiating *through the
-# ODE solver*?
+# Can we recover $p$ by differentiating *through the ODE solver*?
 
 # %%
 ts = torch.linspace(0.0, 1.0, 11, dtype=torch.float64)  # observation times
@@ -237,8 +225,7 @@ print("u(1) =", observations[-1].numpy().round(4))
 
 # %% [markdown]
 # The ODE as a program: a right-hand side $f(t, u) = A u$ and the solver
-# `torchdiffeq.odeint` (fixed-step Runge-Kutta, `"rk4"`, accurate to about
-# $10^{-6}$ here), which returns the solution at the requested times.
+# `torchdiffeq.odeint` (fixed-step Runge-Kutta, `"rk4"`).
 
 # %%
 def linear_rhs(t, u, p):
@@ -292,10 +279,9 @@ plt.show()
 # %% [markdown]
 # ### Guess the gradient first
 #
-# Before running the next cell, guess the **sign** of each
-# $\partial L / \partial a_{jk}$ from the figure (negative: increasing the
-# parameter lowers the loss). $a_{11}, a_{12}$ steer $u_1$ (blue), $a_{21},
-# a_{22}$ steer $u_2$ (orange).
+# Guess the **sign** of each $\partial L / \partial a_{jk}$ from the
+# figure: $a_{11}, a_{12}$ steer $u_1$ (blue), $a_{21}, a_{22}$ steer $u_2$
+# (orange).
 
 # %%
 p = p_start.clone().requires_grad_(True)
@@ -307,8 +293,7 @@ print(pd.DataFrame({"start": p_start, "truth": p_true, "dL/dp": gradient},
 
 # %% [markdown]
 # $u_1$ grows where the data decay ($a_{11}, a_{12}$: positive), $u_2$ stays
-# below them ($a_{21}, a_{22}$: negative). The gradient went through 10
-# solver steps; finite differences agree:
+# below them (negative). Finite differences agree:
 
 # %%
 finite_difference = central_difference_gradient(ode_loss, p_start, h=1e-6)
@@ -321,9 +306,9 @@ assert gradient_error < 1e-6
 # %% [markdown]
 # ### One step of gradient descent
 #
-# Gradient descent moves the parameters a little against the gradient,
-# $p \leftarrow p - \gamma \, \nabla L(p)$. The **learning rate** $\gamma$
-# (`lr` in code) sets the step size; one step with $\gamma = 0.01$:
+# Gradient descent steps against the gradient, $p \leftarrow p - \gamma
+# \nabla L(p)$, with **learning rate** $\gamma$ (`lr`); one step with
+# $\gamma = 0.01$:
 
 # %%
 learning_rate = 0.01
@@ -362,18 +347,16 @@ figure.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The curves are close, the parameters are not (table below): many
-# combinations of $a_{11}$ and $a_{12}$ bend $u_1$ almost alike, a long
-# valley of the loss along which gradient descent crawls (a larger $\gamma$
-# overshoots across it; try 0.3 and 0.5).
+# The curves are close, the parameters are not: many combinations of
+# $a_{11}$ and $a_{12}$ bend $u_1$ almost alike, a long valley of the loss
+# along which gradient descent crawls.
 #
 # ### Finishing the job with Adam
 #
 # **Adam**, the optimiser of Part II, divides each parameter's step by a
-# running root-mean-square of *that parameter's* gradient (per-parameter
-# normalisation, not a turn towards the valley) and steps along a running
-# average of the gradients (momentum), which builds up along the valley,
-# where successive gradients agree, and cancels across it.
+# running root-mean-square of its own gradient and steps along a running
+# average of the gradients (momentum), which builds up along the valley and
+# cancels across it.
 
 # %%
 def adam_fit(p_start, learning_rate, steps):
@@ -412,9 +395,8 @@ plt.show()
 # %% [markdown]
 # ### The valley, seen from above
 #
-# The loss over the $(a_{11}, a_{12})$ plane ($a_{21}, a_{22}$ at the
-# truth; `helpers.linear_solution` gives the exact $e^{At}u_0$ for the whole
-# grid), with gradient descent's and Adam's paths from one start.
+# The loss over $(a_{11}, a_{12})$, the others at the truth, with both
+# optimisers' paths from one start.
 
 # %%
 def loss_on_grid(a11, a12):
@@ -496,7 +478,7 @@ print("maximum-likelihood estimate:", p_hat.numpy().round(3))
 # The inverse Hessian of the negative log-likelihood at its minimum
 # estimates the covariance of the estimates. **Your turn:** complete
 # `standard_errors` (square roots of its diagonal) with
-# `torch.autograd.functional.hessian(nll, p_hat)` and `torch.linalg.inv`.
+# `torch.autograd.functional.hessian` and `torch.linalg.inv`.
 
 # %%
 # Your turn: replace the `...` with your code
@@ -553,9 +535,7 @@ print(f"correlation of the a11 and a12 estimates: {correlation[0, 1]:.3f}")
 # **What to take from Part I**
 #
 # * PyTorch differentiates whatever code runs, an ODE solver included.
-# * Fitting a mechanistic model is the same loop as training a network:
-#   loss, gradient, step. The optimiser matters: on these noise-free data
-#   Adam gets all four parameters to three decimals, where plain gradient
-#   descent stalled in the valley.
+# * Fitting a mechanistic model is the loop of training a network: loss,
+#   gradient, step; the optimiser matters.
 # * With noisy data the valley means correlated, poorly determined
 #   estimates; autodiff also gives the Hessian for their standard errors.

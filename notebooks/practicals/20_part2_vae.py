@@ -3,17 +3,17 @@
 #
 # ## The motivating problem
 #
-# Spinal muscular atrophy (SMA) is a rare neuromuscular disease. A registry
-# records baseline characteristics (age, SMA type) and, at irregular later
-# visits, motor-function tests such as RULM and HFMSE.
+# A registry of spinal muscular atrophy (SMA), a rare neuromuscular
+# disease, records baseline characteristics and, at irregular visits,
+# motor-function tests.
 #
 # ![The SMA registry as a schematic](pictures/sma_example.png)
 #
 # Behind the tests lie a **latent health status**, its **dynamics**, and
 # **heterogeneity** between patients. The plan: a network compresses each
-# visit into a two-dimensional latent state, a linear ODE moves it through
-# time, and another network turns each patient's baseline into the ODE's
-# parameters, all fitted at once, on simulated data of the registry's shape.
+# visit into a two-dimensional latent state, a linear ODE moves it, and
+# another network turns each patient's baseline into the ODE's parameters,
+# all fitted at once, on simulated data of the registry's shape.
 
 # %%
 import matplotlib.pyplot as plt
@@ -48,33 +48,29 @@ SEED = 0  # Part II's seed: network initialisation and training noise
 # with $\operatorname{KL} = \tfrac12 \sum_k (\sigma_k^2 + \mu_k^2 - 1 - \log
 # \sigma_k^2)$. With $\beta = 1$ this is the evidence lower bound (ELBO) on
 # $\log p(x)$. Like the original we use $\beta = \tfrac12$, a
-# **beta-weighted ELBO**, which is no longer a bound: a smaller $\beta$
-# shrinks the latent states less towards the prior and favours sharper
-# reconstructions. The decoder's weights **and biases** get a ridge penalty
-# $0.01\,\lVert \theta_{\text{dec}} \rVert^2$ once per individual, as in
-# the original: its total weight $0.01\,n$ grows with the cohort, so it is a
-# penalty, not a fixed prior.
+# **beta-weighted ELBO**, no longer a bound: it shrinks the latent states
+# less towards the prior. The decoder's weights **and biases** get a ridge
+# penalty $0.01\,\lVert \theta_{\text{dec}} \rVert^2$ once per individual:
+# its total weight $0.01\,n$ grows with the cohort, so it is a penalty, not
+# a fixed prior.
 #
 # **Reparameterisation.** The expectation is estimated with one draw,
-# $z = \mu(x) + \sigma(x) \odot \varepsilon$, $\varepsilon \sim N(0, I)$: the
-# randomness sits in $\varepsilon$, and $z$ is differentiable in $\mu, \sigma$.
+# $z = \mu(x) + \sigma(x) \odot \varepsilon$, $\varepsilon \sim N(0, I)$,
+# differentiable in $\mu, \sigma$.
 
 # %% [markdown]
 # ## Simulating the data
 #
-# * 100 individuals, two groups of 50. The true state $u$ follows $u' = A u$
+# * 100 individuals, two groups of 50. The true state follows $u' = A u$
 #   from $u(0) = (2, 1)$ with $A = \operatorname{diag}(-0.2, -0.2)$ (group 1)
-#   or $\operatorname{diag}(-0.2, 0.2)$ (group 2): $u_2$ declines in group 1
-#   and rises in group 2.
+#   or $\operatorname{diag}(-0.2, 0.2)$ (group 2).
 # * A baseline visit at $t = 0$ and 1 to 10 follow-ups at random times in
 #   $[1.5, 10]$.
 # * $p = 10$ measurements per visit: variables 1-5 copy $u_1$, 6-10 copy
-#   $u_2$, each with its own offset (sd 0.1, drawn once per variable and
-#   shared by everyone) and fresh noise (sd 0.5).
-# * $q = 50$ baseline variables; variables 1-5 scatter around $a_{11}$, 6-10
-#   around the group's $a_{22}$ (sd 0.1), the other 40 are noise. These
-#   covariates carry the true rates almost without noise (`baseline=
-#   "trueparams"`); `baseline="groupsonly"` gives only a noisy group label.
+#   $u_2$, each with an offset shared by everyone (sd 0.1) and fresh noise
+#   (sd 0.5).
+# * $q = 50$ baseline variables: 1-5 scatter around $a_{11}$, 6-10 around
+#   the group's $a_{22}$ (sd 0.1), the other 40 are noise.
 #
 # `data/cohort.csv` holds this cohort (`helpers.load_cohort()` reads it).
 
@@ -93,12 +89,10 @@ helpers.plot_truth_and_data(cohort)
 plt.show()
 
 # %% [markdown]
-# By $t = 10$ the second component differs by a factor of more than 50.
-#
 # ## A VAE for single visits
 #
-# The encoder and the decoder, written out. `helpers.VAE` holds the layers
-# (Glorot-initialised) and computes exactly this, as the assert checks:
+# The encoder and the decoder, written out; `helpers.VAE` computes exactly
+# this, as the assert checks:
 
 # %%
 def encode(vae, x):
@@ -134,12 +128,11 @@ for ours, theirs in zip((*encode(vae, x), *decode(vae, z)), (*vae.encode(x),
 #   + 0.01\,\lVert \theta_{\text{dec}} \rVert^2,
 #   \qquad z_j = \mu(x_j) + \sigma(x_j) \odot \varepsilon_j .$$
 #
-# **Your turn:** complete `vae_loss_one` with `encode` and `decode` above,
-# `reparameterise` below, `helpers.gaussian_log_likelihood(x, mean, logvar)`
+# **Your turn:** complete `vae_loss_one` with `encode`, `decode`,
+# `reparameterise`, `helpers.gaussian_log_likelihood(x, mean, logvar)`
 # (elementwise), `helpers.kl_to_standard_normal(mean, logvar)` (one value
 # per visit), and the model's `kl_weight` ($\beta$), `penalty_weight` and
-# `decoder_penalty()`. $\varepsilon$ is passed in, so that the check can
-# compare with `helpers`.
+# `decoder_penalty()`.
 
 # %%
 def reparameterise(mean, logvar, eps):
@@ -201,29 +194,28 @@ print(verdict)
 #     return -(log_likelihood - model.kl_weight * kl) + penalty
 # ```
 #
-# `helpers.VAE.negative_elbo` holds the first five lines of the body; the
-# ODE-VAE below reuses it with other latent means.
+# `helpers.VAE.negative_elbo` holds the first five lines; the ODE-VAE
+# reuses it.
 # </details>
 
 # %% [markdown]
 # ### Training the VAE
 #
-# `helpers.train` minimises this loss, summed over individuals, with Adam.
-# An **epoch** is one pass through all individuals; `batch_size` individuals
-# share one update (here all 100: one update per epoch). Before training,
-# the latent means (dots) of four individuals against their true trajectories
-# (dotted):
+# `helpers.train` minimises this loss, summed over individuals, with Adam;
+# an **epoch** is one pass through all individuals (here one update). Before
+# training, the latent means (dots) of four individuals against their true
+# trajectories (dotted):
 
 # %%
 helpers.plot_training_panels(vae, cohort, epoch=0)  # individuals 0-3
 plt.show()
 
 # %% [markdown]
-# A latent space is only defined up to some transformations: the prior
-# $N(0, I)$ looks the same after any rotation, and the decoder can undo sign,
-# scale and shift. The plots align the latent means to the truth by order,
-# sign, scale and shift per axis (least squares), which cannot undo a
-# rotation; $R^2$ in the title is the share of the truth's variance explained.
+# A latent space is identified only up to transformations: the prior looks
+# the same after any rotation, and the decoder can undo sign, scale and
+# shift. The plots align the latent means to the truth by order, sign,
+# scale and shift per axis (not rotation); $R^2$ is the share of the
+# truth's variance explained.
 
 # %%
 def show_progress(model, epoch):
@@ -237,8 +229,7 @@ print(f"loss per individual: {vae_history['loss'].iloc[0]:.1f} (epoch 1) -> "
       f"{vae_history['loss'].iloc[-1]:.1f} (epoch {len(vae_history)})")
 
 # %% [markdown]
-# The encoder follows the truth, but each visit is encoded on its own:
-# nothing says how the state moves between visits, and nothing uses the
-# baseline variables.
+# Each visit is encoded on its own: nothing says how the state moves
+# between visits, and the baseline variables are unused.
 #
 # ![A plain VAE encodes every visit on its own](pictures/vae_timeseries.png)

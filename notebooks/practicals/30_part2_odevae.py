@@ -1,25 +1,23 @@
 # %% [markdown]
 # ## The ODE-VAE: a latent state that moves by an ODE
 #
-# Now we connect the visits. The latent state of individual $i$ follows a
-# linear ODE with the individual's own rates, started from the encoder's
-# mean of the **baseline visit**:
+# The latent state of individual $i$ now follows a linear ODE with the
+# individual's own rates, from the encoder's mean of the **baseline visit**:
 #
 # $$z_i'(t) = A_i\, z_i(t), \qquad A_i = \operatorname{diag}(a_{i,11}, a_{i,22}),
 #   \qquad z_i(0) = \mu\big(x_i(0)\big).$$
 #
-# The new idea is a third network, the **parameter network**, that turns the
-# $q = 50$ baseline variables $b_i$ into the rates,
+# A third network, the **parameter network**, turns the $q = 50$ baseline
+# variables $b_i$ into the rates,
 #
 # $$(a_{i,11}, a_{i,22}) = s \odot \Big(\operatorname{sigmoid}\big(W_2
 #   \tanh(W_1 b_i + c_1) + c_2\big) - \tfrac12\Big) + d,$$
 #
-# with a trainable scale $s$ and shift $d$: a regression of the ODE's
-# parameters on the baseline, fitted together with everything else. Know what
-# these covariates carry: with the default `baseline="trueparams"`, baseline
-# variables 1-5 are each person's true $a_{11}$ and 6-10 the true $a_{22}$,
-# each plus noise of sd 0.1. The network is handed the answer, nearly
-# noise-free; with `"groupsonly"` it gets only a noisy group label (Results
+# with trainable $s$ and $d$: a regression of the ODE's parameters on the
+# baseline. Know what these covariates carry: with the default
+# `baseline="trueparams"`, variables 1-5 are each person's true $a_{11}$
+# and 6-10 the true $a_{22}$, plus noise of sd 0.1: the network is handed
+# the answer. With `"groupsonly"` it gets only a noisy group label (Results
 # shows both).
 #
 # ![The ODE-VAE: baseline variables set the ODE parameters, the encoded
@@ -29,29 +27,27 @@
 # **The objective is the original workshop's penalised objective, not the
 # ELBO of a generative model.** For individual $i$ with visits at
 # $t_0 = 0 < \dots \le t_m$, the path $\tilde\mu_i(t) = e^{A_i
-# t}\mu(x_i(0))$ starts at the encoder's *mean* (no uncertainty in
-# $z_i(0)$) and is deterministic. The loss adds:
+# t}\mu(x_i(0))$ is deterministic, from the encoder's *mean*. The loss adds:
 #
 # * per visit $j = 0, \dots, m$: $-\log p(x_{ij} \mid z_{ij})$ with one draw
 #   $z_{ij} = \tilde\mu_i(t_j) + \sigma(x_{ij})\,\varepsilon_{ij}$ (weight 1),
 #   plus $\beta = \tfrac12$ times
 #   $\operatorname{KL}\big(N(\tilde\mu_i(t_j), \sigma^2(x_{ij}))\,\|\,N(0, I)\big)$,
 #   a KL for *every* visit, which pulls the whole path towards 0;
-# * the ridge penalty $0.01\,\lVert \theta_{\text{dec}} \rVert^2$ (once per
-#   individual, as in Part II's VAE);
+# * the ridge penalty $0.01\,\lVert \theta_{\text{dec}} \rVert^2$;
 # * an **ODE-consistency term** of weight 1,
-#   $\sum_{j=1}^{m} \lVert \tilde\mu_i(t_j) - \mu(x_i(t_j)) \rVert^2$, that
-#   keeps the encoder's view of each follow-up close to the ODE path.
+#   $\sum_{j=1}^{m} \lVert \tilde\mu_i(t_j) - \mu(x_i(t_j)) \rVert^2$,
+#   keeping the encoder's view of each follow-up close to the path.
 #
 # A coherent latent-ODE model (Rubanova et al. 2019) puts the uncertainty
 # on the start, $z_i(0) \sim N(0, I)$, $z_i(t) = e^{A_i t} z_i(0)$; its ELBO
 # $\mathbb{E}_{q(z_i(0) \mid \text{visits})}\big[\sum_j \log
 # p(x_{ij} \mid z_i(t_j))\big] - \operatorname{KL}\big(q(z_i(0) \mid
 # \text{visits})\,\|\,N(0, I)\big)$ has **one** KL per person. We keep
-# the original's objective, a penalised fit.
+# the original's penalised fit.
 #
-# We read the same cohort from `data/cohort.csv` and hold out each
-# individual's **last visit** (if they have two follow-ups or more).
+# We hold out each individual's **last visit** (if they have two follow-ups
+# or more).
 
 # %%
 import time
@@ -89,11 +85,10 @@ print(f"{n_total} parameters: {n_total - n_network} in the VAE, "
 # %% [markdown]
 # ### Your turn: the objective of one individual
 #
-# The pieces are ready: `latent_means_one` below returns the encoder means
-# and log-variances of every visit and the ODE path `smooth_mean` read off
-# at the visit times (the model's `solve`: $e^{A_i t} \mu(x_i(0))$, from the
-# baseline mean; you will write such a solve yourself in Results), and
-# `consistency_term` the squared distances over the follow-ups.
+# `latent_means_one` below returns the encoder means and log-variances of
+# every visit and the ODE path `smooth_mean` at the visit times
+# ($e^{A_i t} \mu(x_i(0))$); `consistency_term` sums the squared distances
+# over the follow-ups.
 
 # %%
 def latent_means_one(model, x, t, baseline):
@@ -117,10 +112,9 @@ x, t, baseline = (train_cohort.xs[individual], train_cohort.ts[individual],
 eps = torch.randn(len(t), model.zdim, generator=torch.Generator().manual_seed(SEED))
 
 # %% [markdown]
-# **Your turn:** complete `odevae_loss_one`, the three terms of the
-# objective above with their weights: `model.negative_elbo(x, latent_mean,
-# latent_logvar, eps=eps)` (Part II's negative ELBO, summed over the visits)
-# taken at the ODE path's means and the encoder's log-variances, plus
+# **Your turn:** complete `odevae_loss_one`, the three terms above:
+# `model.negative_elbo(x, latent_mean, latent_logvar, eps=eps)` at the
+# path's means and the encoder's log-variances, plus
 # `model.penalty_weight * model.decoder_penalty()`, plus
 # `model.consistency_weight` times the consistency term.
 
@@ -177,11 +171,10 @@ print(verdict)
 # %% [markdown]
 # ### Training
 #
-# `helpers.train` minimises the sum of these objectives over all
-# individuals with Adam, the **whole cohort in one batch**, 400 epochs. Its
-# engineering (Adam's settings, a warm-up, three starts) is in the
-# [appendix](#appendix). Four individuals before training, solid lines
-# their latent ODE solutions:
+# `helpers.train` minimises the sum over individuals with Adam, the whole
+# cohort in one batch, 400 epochs (its engineering is in the
+# [appendix](#appendix)). Four individuals before training, solid lines
+# their latent ODE paths:
 
 # %%
 visit_counts = torch.tensor([len(t) for t in train_cohort.ts])
@@ -211,8 +204,7 @@ batched_seconds = time.perf_counter() - start - sum(plotting_seconds)
 print(f"trained in {batched_seconds:.1f} s (without plotting)")
 
 # %% [markdown]
-# Dots: encoder means; dotted: the truth (aligned automatically, no manual
-# colour swap).
+# Dots: encoder means; dotted: the truth (aligned).
 #
 # ## Results
 #
@@ -235,23 +227,19 @@ plt.show()
 
 # %% [markdown]
 # From the baseline variables alone, the model has learned whose second
-# component will rise. In numbers, `helpers.evaluate` reports:
+# component will rise. `helpers.evaluate` reports:
 #
 # * **held-out MSE**: each held-out visit predicted from the **first** visit
-#   and the baseline variables (solve the ODE to its time, decode), mean
-#   squared error; the noise alone gives $0.5^2 = 0.25$;
+#   and the baseline variables (floor $\sigma^2 = 0.25$);
 # * **LOCF MSE**: carrying the **last** observed visit forward. It uses
-#   later information than the model (all of the person's visits up to the
-#   last), but it carries one *noisy* visit forward, so its error cannot go
-#   below $2\sigma^2 = 0.5$, while the model predicts a denoised mean (floor
-#   $\sigma^2$). It is the simplest baseline, not a like-for-like one: a
-#   linear mixed model on the person's own visits would be;
-# * **group AUC**: how well a learned ODE parameter separates the groups; it
-#   takes the best parameter and direction, so even with no group difference
-#   it lies above 0.5 (0.63 in one run with no group difference);
+#   later visits than the model, but carries one *noisy* visit forward
+#   (floor $2\sigma^2 = 0.5$): the simplest baseline, not a like-for-like
+#   one;
+# * **group AUC**: how well a learned ODE parameter separates the groups
+#   (best parameter and direction, so above 0.5 even with no difference);
 # * **latent $R^2$**: share of the true trajectories' variance explained
-#   after aligning order, sign, scale and shift (generous: the size of a
-#   rate is not identified; see the exercises).
+#   after alignment. Only the sign of a rate is identified, not its size
+#   (see the exercises).
 
 # %%
 scores = helpers.evaluate(model, train_cohort, heldout)
@@ -262,11 +250,10 @@ print(pd.Series({name: scores[name] for name in
 # %% [markdown]
 # ### Your turn: predict a held-out visit by hand
 #
-# Complete `predict_visit`: encode the baseline visit `x0` (take the mean),
+# Complete `predict_visit`: encode the baseline visit `x0` (the mean),
 # compute the rates with `ode_params(model, baseline[None])[0]`, solve
-# $z' = A z$ with `torchdiffeq.odeint` from 0 to `t` (`torch.tensor([0.0, t])`,
-# keep the last row), and decode (take the mean). The check predicts every
-# held-out visit with your function and compares with `evaluate`.
+# $z' = A z$ with `torchdiffeq.odeint` over `torch.tensor([0.0, t])` (keep
+# the last row), and decode (the mean).
 
 # %%
 # Your turn: replace the `...` with your code
@@ -312,25 +299,21 @@ print(verdict)
 #     return model.decode(path[-1])[0]
 # ```
 #
-# Five lines hold the whole model: encoder, parameter network, ODE, decoder.
 # </details>
 #
-# The numbers above are one run on one cohort. Over five data seeds that
-# played no part in choosing any default (2000-2004,
-# `benchmarks/bench_results.py`), held-out MSE, mean $\pm$ sd (floor 0.25):
+# The numbers above are one run. Over five data seeds not used to choose any
+# default (2000-2004, `benchmarks/bench_results.py`), held-out MSE, mean
+# $\pm$ sd:
 #
 # | method (what it uses) | `"trueparams"` | `"groupsonly"` |
 # | --- | ---: | ---: |
 # | LOCF (the person's last visit) | 1.19 $\pm$ 0.22 | 1.19 $\pm$ 0.22 |
 # | ODE-VAE (first visit, baseline variables) | 0.34 $\pm$ 0.05 | 0.34 $\pm$ 0.05 |
 #
-# The model beats LOCF with covariates that carry each person's true rates
-# (`"trueparams"`) and, here just as well, with covariates that carry only a
-# noisy group label (`"groupsonly"`): on these data the group is what
-# matters, because the truth's rates differ only between groups. LOCF's
-# floor is $2\sigma^2 = 0.5$, the model's $\sigma^2 = 0.25$, so part of the
-# gap is denoising. The like-for-like baseline, a linear mixed model per
-# variable (`helpers.mixed_model_predictions`: random intercept and slope,
-# the person's own earlier visits), is not in the table: its fit failed on
-# four of these five cohorts (a singular random-effects covariance), a
-# defect reported for repair.
+# The model beats LOCF with covariates that carry the true rates and just
+# as well with only a noisy group label: the true rates differ only between
+# groups. Part of the gap is denoising (floors 0.5 and 0.25). The
+# like-for-like baseline, a linear mixed model per variable
+# (`helpers.mixed_model_predictions`: random intercept and slope) is not in
+# the table: its fit failed on four of these five cohorts (a singular
+# random-effects covariance), a defect reported for repair.
