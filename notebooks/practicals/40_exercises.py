@@ -124,7 +124,8 @@ seeds = (2000, 2001, 2002, 2003, 2004)
 #     print(f"{score}: {mean:.2f} +- {sd:.2f}")
 # ```
 #
-# These are the experiments of Results (`benchmarks/bench_results.py`): the
+# Results trained the same defaults on the same cohorts through
+# `helpers.train` (`benchmarks/bench_results.py`; yours should be close): the
 # model 0.34 $\pm$ 0.05, LOCF 1.19 $\pm$ 0.22 (floor 0.25). The gap is
 # almost four times LOCF's sd. Part of it is denoising: LOCF's floor is
 # 0.5, the model's 0.25.
@@ -323,7 +324,7 @@ baselines = ("trueparams", "groupsonly")
 #         print(f"{baseline} {score}: {mean:.2f} +- {sd:.2f}")
 # ```
 #
-# In Results (`benchmarks/bench_results.py`, the same experiments) both give
+# In Results (`benchmarks/bench_results.py`, the same settings) both give
 # 0.34 $\pm$ 0.05 against LOCF's 1.19 $\pm$ 0.22. On these data the group
 # is what matters, because the true rates differ only between the groups:
 # a noisy group label carries as much as the rates themselves. LOCF uses the
