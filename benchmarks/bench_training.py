@@ -9,10 +9,10 @@ Run from the repository root:
     python benchmarks/bench_training.py --skip-original --gpu   # CPU vs GPU
 
 The speed table trains, in one run on the same data (default cohort, seed 12,
-last visits held out): the defaults (fixed-step rk4 on every visit's own
-clock, three starts, 400 epochs); the same with the adaptive dopri5 solver;
-the same with the closed-form solution ``z(t) = exp(A t) z0`` instead of a
-solver (the floor); and the original workshop's scheme (one individual per
+last visits held out): the defaults (the exact ``z(t) = exp(A t) z0`` of the
+linear latent ODE, three starts, 400 epochs); the same with fixed-step rk4 on
+every visit's own clock (steps of at most 0.5 in real time); the same with the
+adaptive dopri5 solver; and the original workshop's scheme (one individual per
 update, dopri5 on the full 0.1 grid, 25 epochs, Adam 5e-4).
 
 ``--robustness`` trains the defaults on 20 data seeds that played no part in
@@ -58,7 +58,7 @@ class OriginalODEVAE(helpers.ODEVAE):
 
 
 def timed_training(train_cohort, heldout, model_class=helpers.ODEVAE,
-                   method="rk4", **settings):  # fmt: skip
+                   method=None, **settings):  # fmt: skip
     """Train a fresh ODE-VAE; return (seconds, scores)."""
     model = model_class(train_cohort.p, train_cohort.q, method=method)
     start = time.perf_counter()
@@ -74,11 +74,11 @@ def comparison(skip_original: bool):
         progress=False,
     )  # fmt: skip
     rows = [
-        ("default (rk4, per-visit clocks, 3 starts)",
+        ("default (closed form exp(At) z0, 3 starts)",
          *timed_training(train_cohort, heldout)),
+        ("same with rk4 (per-visit clocks, steps <= 0.5)",
+         *timed_training(train_cohort, heldout, method="rk4")),
         ("same with dopri5", *timed_training(train_cohort, heldout, method="dopri5")),
-        ("closed-form floor",
-         *timed_training(train_cohort, heldout, method="closed_form")),
     ]  # fmt: skip
     if not skip_original:
         rows.append(
@@ -96,8 +96,7 @@ def comparison(skip_original: bool):
             f"{scores['group_auc']:.3f} |"
         )
     print(f"\nspeed bar: default within 5 s: {default_seconds <= 5}", end="")
-    floor = default_seconds / rows[2][1]
-    print(f"; default / closed-form floor = {floor:.2f}x", end="")
+    print(f"; rk4 / default = {rows[1][1] / default_seconds:.2f}x", end="")
     if not skip_original:
         ratio = rows[-1][1] / default_seconds
         print(f"; original / default = {ratio:.1f}x (bar 15x): {ratio >= 15}", end="")

@@ -29,14 +29,24 @@ __version__ = "1.0.0"
 
 from ._utils import data_path
 from .batching import Batch, make_batch
-from .evaluation import Alignment, align_latent, auc, evaluate, fit_alignment
+from .evaluation import (
+    Alignment,
+    align_latent,
+    auc,
+    evaluate,
+    fit_alignment,
+    fit_mixed_model,
+    locf_predictions,
+    mixed_model_predictions,
+    prediction_errors,
+)
 from .models import (
     ODEVAE,
     VAE,
     gaussian_log_likelihood,
     kl_to_standard_normal,
     linear_dynamics,
-    lotka_volterra_dynamics,
+    linear_solution,
 )
 from .plotting import (
     COLORS,
@@ -68,17 +78,21 @@ __all__ = [
     "data_path",
     "evaluate",
     "fit_alignment",
+    "fit_mixed_model",
     "gaussian_log_likelihood",
     "kl_to_standard_normal",
     "linear_dynamics",
+    "linear_solution",
     "load_cohort",
-    "lotka_volterra_dynamics",
+    "locf_predictions",
     "make_batch",
+    "mixed_model_predictions",
     "plot_group",
     "plot_individual",
     "plot_losses",
     "plot_training_panels",
     "plot_truth_and_data",
+    "prediction_errors",
     "simulate_cohort",
     "split_last_visit",
     "train",

@@ -28,6 +28,9 @@ class Batch:
         first_row: int64 ``(B,)`` row of each individual's baseline visit.
         is_follow_up: bool ``(N,)``, False for baseline visits.
         ids: int64 ``(B,)`` the individuals' indices in the cohort.
+        mask: bool ``(N, p)``, True where a value was observed; None when
+            every value of the batch was (a simulated cohort), so that a
+            complete batch runs exactly the arithmetic of the unmasked loss.
     """
 
     x: torch.Tensor
@@ -37,6 +40,7 @@ class Batch:
     first_row: torch.Tensor
     is_follow_up: torch.Tensor
     ids: torch.Tensor
+    mask: torch.Tensor | None = None
 
     @property
     def size(self) -> int:
@@ -48,6 +52,9 @@ class Batch:
         moved = {}
         for f in fields(self):
             value = getattr(self, f.name)
+            if value is None:
+                moved[f.name] = None
+                continue
             cast = dtype if value.is_floating_point() else None
             moved[f.name] = value.to(device=device, dtype=cast)
         return Batch(**moved)
@@ -69,6 +76,7 @@ def make_batch(cohort: Cohort, ids) -> Batch:
     first_row = torch.cumsum(counts, 0) - counts
     is_follow_up = torch.ones(int(counts.sum()), dtype=torch.bool)
     is_follow_up[first_row] = False
+    mask = torch.cat([cohort.masks[i] for i in ids.tolist()])
     return Batch(
         x=torch.cat([cohort.xs[i] for i in ids.tolist()]),
         t=torch.cat([cohort.ts[i] for i in ids.tolist()]),
@@ -77,4 +85,5 @@ def make_batch(cohort: Cohort, ids) -> Batch:
         first_row=first_row,
         is_follow_up=is_follow_up,
         ids=ids,
+        mask=None if bool(mask.all()) else mask,
     )

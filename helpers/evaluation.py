@@ -10,13 +10,14 @@ exercises' extra scores follow: the learned parameters in the truth's
 coordinates, group separation on new individuals, and growth rates.
 """
 
+import math
 from dataclasses import dataclass
 from itertools import permutations
 
 import numpy as np
 import torch
 
-from .models import ODEVAE, VAE, check_model
+from .models import ODEVAE, VAE, check_model, ode_matrices
 from .simulation import Cohort
 
 
@@ -156,13 +157,17 @@ def evaluate(model: ODEVAE, cohort: Cohort, heldout: dict) -> dict:
         A dict with
         ``heldout_mse``: mean squared error of the decoded prediction of each
         held-out visit, made from the baseline visit and baseline variables;
-        ``locf_mse``: the same for carrying the last training visit forward;
+        ``locf_mse``: the same for carrying the last training visit forward
+        (:func:`locf_predictions`); both skip missing entries
+        (:func:`prediction_errors`);
         ``group_auc``: AUC of the best-separating learned ODE parameter for
         the two groups (orientation-free, 0.5 = no separation, 1 = perfect);
         ``group_auc_per_param``: that AUC for each ODE parameter;
         ``latent_r2``: variance of the true latent trajectories explained by
         the aligned learned ones; ``alignment``: that :class:`Alignment`;
-        ``n_heldout``: number of held-out visits.
+        ``n_heldout``: number of held-out visits. For a cohort without a
+        simulated truth (:attr:`Cohort.has_truth` False, e.g. read by
+        :meth:`Cohort.from_frame`) the group and latent scores are None.
 
     Raises:
         ValueError: if ``model`` is not an ODEVAE fitting the cohort.
@@ -173,31 +178,32 @@ def evaluate(model: ODEVAE, cohort: Cohort, heldout: dict) -> dict:
             "evaluate needs an ODEVAE (a plain VAE cannot predict later visits), "
             f"got {type(model).__name__}"
         )
-    ids, times, values = heldout["ids"], heldout["times"], heldout["values"]
+    ids, times = heldout["ids"], heldout["times"]
     start, _ = model.encode(cohort.first_visits(ids))
     params = model.ode_params(cohort.baseline[ids])
     latent = model.solve(start, params, times.to(start))  # (m, zdim)
     predictions = model.decode(latent)[0].cpu()
-    last_observed = torch.stack([cohort.xs[i][-1] for i in ids.tolist()])
+    locf = locf_predictions(cohort, heldout)
+    scores = {
+        "heldout_mse": prediction_errors(predictions, heldout)["mse"],
+        "locf_mse": prediction_errors(locf, heldout)["mse"],
+        "group_auc": None,
+        "group_auc_per_param": None,
+        "latent_r2": None,
+        "alignment": None,
+        "n_heldout": len(ids),
+    }
+    if not cohort.has_truth:  # a real cohort: no groups, no true latent states
+        return scores
     raw = param_aucs(model.ode_params(cohort.baseline), cohort.groups)
     per_param = [max(a, 1.0 - a) for a in raw]  # orientation-free
     alignment = _align(model, cohort)
-    return {
-        "heldout_mse": ((predictions - values) ** 2).mean().item(),
-        "locf_mse": ((last_observed - values) ** 2).mean().item(),
+    return scores | {
         "group_auc": max(per_param),
         "group_auc_per_param": per_param,
         "latent_r2": alignment.r2,
         "alignment": alignment,
-        "n_heldout": len(ids),
     }
-
-
-def as_matrices(params: torch.Tensor) -> torch.Tensor:
-    """ODE parameters ``(n, 2)`` (diagonal) or ``(n, 4)`` as matrices ``(n, 2, 2)``."""
-    if params.shape[-1] == 2:
-        return torch.diag_embed(params)
-    return params.reshape(-1, 2, 2)
 
 
 @torch.no_grad()
@@ -222,7 +228,7 @@ def learned_ode_params(model: ODEVAE, cohort: Cohort, alignment: Alignment) -> d
     params = model.ode_params(cohort.baseline).double()  # (n, k)
     permutation = torch.eye(2, dtype=torch.float64)[list(alignment.order)]
     scale = alignment.scale.double()
-    matrices = permutation @ as_matrices(params) @ permutation.T
+    matrices = permutation @ ode_matrices(params) @ permutation.T
     matrices = matrices * scale[:, None] / scale[None, :]  # D A D^-1
     entries = matrices.reshape(-1, 4)
     if params.shape[-1] == 2:
@@ -274,6 +280,198 @@ def growth_rates(entries) -> tuple:
     Returns:
         The two rates as floats.
     """
-    matrix = as_matrices(torch.tensor([entries], dtype=torch.float64))[0]
+    matrix = ode_matrices(torch.tensor([entries], dtype=torch.float64))[0]
     rates = torch.linalg.eigvals(matrix).real.sort(descending=True).values
     return tuple(rates.tolist())
+
+
+# --- baselines for the held-out last visit --------------------------------
+# Both take the training cohort and the held-out visits of
+# :func:`helpers.split_last_visit` and return predictions shaped like
+# ``heldout["values"]``; :func:`prediction_errors` scores any of them,
+# skipping missing entries.
+
+
+def locf_predictions(train_cohort: Cohort, heldout: dict) -> torch.Tensor:
+    """Last observation carried forward, variable by variable.
+
+    Each held-out value is predicted by the same variable's value at the
+    person's latest training visit where it was observed; a variable never
+    observed in a person's training visits gets the mean of that variable
+    over all observed training values.
+
+    Args:
+        train_cohort: the training cohort.
+        heldout: the held-out visits (``ids``, ``times``, ``values``, ``mask``).
+
+    Returns:
+        float32 ``(m, p)`` predictions.
+    """
+    observed = torch.cat(train_cohort.masks)
+    values = torch.cat(train_cohort.xs)
+    means = (values * observed).sum(0) / observed.sum(0).clamp_min(1)
+    rows = []
+    for i in heldout["ids"].tolist():
+        x, m = train_cohort.xs[i], train_cohort.masks[i]
+        if bool(m[-1].all()):  # a complete last visit: carry it as it is
+            rows.append(x[-1])
+            continue
+        latest = torch.where(m, torch.arange(len(x))[:, None], -1).amax(0)  # (p,)
+        seen = x[latest.clamp_min(0), torch.arange(x.shape[1])]
+        rows.append(torch.where(latest >= 0, seen, means))
+    return torch.stack(rows) if rows else torch.zeros(0, train_cohort.p)
+
+
+def _person_sums(cohort: Cohort, j: int) -> tuple:
+    """Sufficient statistics of variable ``j`` per person for a straight line
+    in time: ``Z'Z`` ``(n, 2, 2)``, ``Z'y`` ``(n, 2)``, ``y'y`` and the
+    number of observed visits ``(n,)``, float64, with ``Z = [1, t]``."""
+    counts = torch.tensor([len(t) for t in cohort.ts])
+    owner = torch.repeat_interleave(torch.arange(cohort.n), counts)
+    keep = torch.cat(cohort.masks)[:, j]
+    owner, y = owner[keep], torch.cat(cohort.xs)[keep, j].double()
+    time = torch.cat(cohort.ts)[keep].double()
+    z = torch.stack([torch.ones_like(time), time], -1)  # (n_obs, 2)
+
+    def per_person(terms):  # sums of rows by owner
+        sums = terms.new_zeros((cohort.n, *terms.shape[1:]))
+        return sums.index_add_(0, owner, terms)
+
+    return (per_person(z[:, :, None] * z[:, None, :]), per_person(z * y[:, None]),
+            per_person(y * y), per_person(torch.ones_like(y)))  # fmt: skip
+
+
+def _mixed_model_terms(raw, zz, zy, yy, counts, reml):
+    """Negative (restricted) log-likelihood of the random intercept and slope
+    model, the GLS fixed effects and each person's ``M = s2 G^-1 + Z'Z``.
+
+    ``raw`` holds ``log s2`` and the Cholesky factor of ``G`` (log diagonal,
+    off-diagonal). Every person's ``V = Z G Z' + s2 I`` enters through 2x2
+    algebra: ``V^-1 = (I - Z M^-1 Z') / s2`` and
+    ``log|V| = (n_i - 2) log s2 + log|G| + log|M|``.
+    """
+    s2 = raw[0].exp()
+    chol = torch.stack([raw[1].exp(), raw.new_zeros(()), raw[2], raw[3].exp()])
+    chol = chol.reshape(2, 2)
+    g = chol @ chol.T
+    m = s2 * torch.cholesky_inverse(chol) + zz  # (n, 2, 2)
+    m_inv = torch.linalg.inv(m)
+    a = (zz - zz @ m_inv @ zz) / s2  # Z'V^-1 Z per person
+    b = (zy - (zz @ m_inv @ zy[..., None])[..., 0]) / s2  # Z'V^-1 y
+    c = (yy - (zy[:, None, :] @ m_inv @ zy[..., None])[:, 0, 0]) / s2  # y'V^-1 y
+    a_sum = a.sum(0)
+    beta = torch.linalg.solve(a_sum, b.sum(0))
+    quadratic = c.sum() - 2 * beta @ b.sum(0) + beta @ a_sum @ beta
+    log_det = ((counts - 2) * s2.log()).sum() + len(counts) * torch.logdet(g)
+    log_det = log_det + torch.logdet(m).sum()
+    n_obs = counts.sum()
+    objective = 0.5 * (log_det + quadratic + n_obs * math.log(2 * math.pi))
+    if reml:  # the fixed effects integrated out
+        objective = objective + 0.5 * torch.logdet(a_sum)
+        objective = objective - math.log(2 * math.pi)  # 0.5 * 2 fixed effects
+    return objective, beta, m, g, s2
+
+
+def fit_mixed_model(cohort: Cohort, j: int, reml: bool = True) -> dict:
+    """Fit ``y = (beta0 + b0) + (beta1 + b1) t + e`` to variable ``j``.
+
+    A linear mixed model with a random intercept and a random slope in
+    time per person, ``(b0, b1) ~ N(0, G)`` with ``G`` unstructured and
+    ``e ~ N(0, s2)``, fitted to the observed values of the variable by
+    restricted maximum likelihood (``reml=True``, statsmodels' default) or
+    maximum likelihood, with L-BFGS on the log-likelihood written with 2x2
+    algebra per person.
+
+    Args:
+        cohort: the (training) cohort.
+        j: the variable's column, ``0 <= j < p``.
+        reml: REML (True) or ML (False).
+
+    Returns:
+        A dict with ``beta`` ``(2,)`` fixed intercept and slope, ``G``
+        ``(2, 2)``, ``s2`` (residual variance), ``blups`` ``(n, 2)`` each
+        person's predicted ``(b0, b1)`` from their own observed values, and
+        ``objective`` (the minimised negative (restricted) log-likelihood);
+        all float64.
+    """
+    zz, zy, yy, counts = _person_sums(cohort, j)
+    start_beta = torch.linalg.solve(zz.sum(0), zy.sum(0))
+    residual = (yy.sum() - start_beta @ zy.sum(0)) / counts.sum()
+    # start: half the residual variance each to s2 and the intercepts, a
+    # tenth of that to the slopes, no correlation
+    start = [residual / 2, (residual / 2).sqrt(), (residual / 20).sqrt()]
+    raw = torch.stack([start[0].log(), start[1].log(), 0 * residual, start[2].log()])
+    raw = raw.detach().requires_grad_()
+    optimiser = torch.optim.LBFGS(
+        [raw], lr=1, max_iter=500, tolerance_grad=1e-10, tolerance_change=1e-14,
+        line_search_fn="strong_wolfe",
+    )  # fmt: skip
+
+    def closure():
+        optimiser.zero_grad()
+        objective = _mixed_model_terms(raw, zz, zy, yy, counts, reml)[0]
+        objective.backward()
+        return objective
+
+    optimiser.step(closure)
+    with torch.no_grad():
+        objective, beta, m, g, s2 = _mixed_model_terms(raw, zz, zy, yy, counts, reml)
+        blups = torch.linalg.solve(m, zy - zz @ beta)  # M^-1 Z'(y - Z beta)
+    return {"beta": beta, "G": g, "s2": s2, "blups": blups,
+            "objective": objective.item()}  # fmt: skip
+
+
+def mixed_model_predictions(
+    train_cohort: Cohort, heldout: dict, reml: bool = True
+) -> torch.Tensor:
+    """Predict held-out visits with a linear mixed model per variable.
+
+    For each variable, :func:`fit_mixed_model` (random intercept and slope
+    in time, REML by default) is fitted to all observed training values, and
+    each held-out value is predicted at its time from the fixed line plus
+    the person's BLUP, that is from the person's own earlier visits shrunk
+    towards the population line. Time is the cohort's (since the first
+    visit); missing training values are skipped.
+
+    Args:
+        train_cohort: the training cohort.
+        heldout: the held-out visits (``ids``, ``times``, ``values``, ``mask``).
+        reml: REML (True) or ML (False).
+
+    Returns:
+        float32 ``(m, p)`` predictions.
+    """
+    ids, times = heldout["ids"], heldout["times"].double()
+    design = torch.stack([torch.ones_like(times), times], -1)  # (m, 2)
+    columns = []
+    for j in range(train_cohort.p):
+        fit = fit_mixed_model(train_cohort, j, reml)
+        columns.append((design * (fit["beta"] + fit["blups"][ids])).sum(-1))
+    return torch.stack(columns, -1).float().reshape(len(ids), train_cohort.p)
+
+
+def prediction_errors(predictions, heldout: dict) -> dict:
+    """Squared errors of predictions of the held-out visits, missing skipped.
+
+    Args:
+        predictions: ``(m, p)`` predictions.
+        heldout: the held-out visits (``values`` and ``mask`` used; no
+            ``mask`` means every value was observed).
+
+    Returns:
+        A dict with ``mse`` (mean over all observed entries; for a cohort
+        without missing values ``((predictions - values) ** 2).mean()``),
+        ``mse_per_variable`` ``(p,)`` and ``n_observed`` ``(p,)``.
+    """
+    predictions = torch.as_tensor(predictions).to("cpu", torch.float32)
+    mask = heldout.get("mask")
+    if mask is None:  # held-out visits made by hand, without a mask
+        mask = torch.ones(heldout["values"].shape, dtype=torch.bool)
+    squared = (predictions - heldout["values"]) ** 2
+    if bool(mask.all()):
+        mse = squared.mean().item()
+    else:
+        mse = squared[mask].mean().item()
+    counts = mask.sum(0)
+    per_variable = torch.where(mask, squared, 0.0).sum(0) / counts.clamp_min(1)
+    return {"mse": mse, "mse_per_variable": per_variable, "n_observed": counts}

@@ -21,22 +21,38 @@ from .simulation import Cohort
 
 LOG_2PI = math.log(2 * math.pi)
 
-try:  # torchdiffeq's table of solver names (private, but stable for years)
-    from torchdiffeq._impl.odeint import SOLVERS as _TORCHDIFFEQ_SOLVERS
-except ImportError:  # pragma: no cover - a future torchdiffeq moved it
-    _TORCHDIFFEQ_SOLVERS = (
-        "dopri8", "dopri5", "bosh3", "fehlberg2", "adaptive_heun", "euler",
-        "midpoint", "heun2", "heun3", "rk4", "explicit_adams", "implicit_adams",
-        "fixed_adams", "scipy_solver",
-    )  # fmt: skip
-METHODS = (*sorted(_TORCHDIFFEQ_SOLVERS), "closed_form")
-"""Allowed ``method`` of :class:`ODEVAE`: torchdiffeq's solvers and ``closed_form``."""
-ADAPTIVE_METHODS = ("dopri8", "dopri5", "bosh3", "fehlberg2", "adaptive_heun")
+# The solvers an ODEVAE accepts, by kind. "closed_form" is the exact
+# z(t) = exp(A t) z(0) of the linear dynamics. Adaptive solvers control their
+# error with rtol and atol; fixed-step ones take steps of at most MAX_STEP in
+# real time. The names are torchdiffeq's.
+SOLVERS = {
+    "closed_form": "exact",
+    "dopri8": "adaptive", "dopri5": "adaptive", "bosh3": "adaptive",
+    "fehlberg2": "adaptive", "adaptive_heun": "adaptive",
+    "euler": "fixed", "midpoint": "fixed", "heun2": "fixed", "heun3": "fixed",
+    "rk4": "fixed",
+}  # fmt: skip
+# (torchdiffeq's Adams methods are left out: at MAX_STEP "explicit_adams" is
+# unstable beyond |rate| = 0.6, and "implicit_adams" warns that its iteration
+# does not converge at rate -1.5.)
+METHODS = tuple(SOLVERS)
+"""Allowed ``method`` of :class:`ODEVAE` (see :data:`SOLVERS`)."""
 # A fitted model needs a handful of adaptive steps per solve. Runaway weights
 # (a far too large learning rate) make the latent system stiff, and the solver
 # would then creep on for minutes while memory fills; stop it instead.
 MAX_SOLVER_STEPS = 1000
-FIXED_STEP = 0.25  # step of fixed-step solvers on a visit's clock s in [0, 1]
+# Longest step of a fixed-step solver, in real time. rk4 is stable while
+# |rate| * step < 2.78, so up to |rate| = 5.5 here; only "closed_form" is
+# exact and stable at every rate.
+MAX_STEP = 0.5
+
+
+def ode_matrices(params):
+    """ODE parameters as matrices: ``(..., 2)`` diagonal ``(a11, a22)`` or
+    ``(..., 4)`` row-wise ``(a11, a12, a21, a22)`` to ``(..., 2, 2)``."""
+    if params.shape[-1] == 2:
+        return torch.diag_embed(params)
+    return params.reshape(*params.shape[:-1], 2, 2)
 
 
 def linear_dynamics(t, z, params):
@@ -44,7 +60,7 @@ def linear_dynamics(t, z, params):
 
     Args:
         t: time (unused: the system is autonomous); a scalar, or ``(B, 1)``
-            when every row runs on its own clock (``solve_per_visit``).
+            when every row runs on its own clock (:meth:`ODEVAE.solve`).
         z: ``(B, 2)`` latent states.
         params: ``(B, 2)`` diagonal ``(a11, a22)`` or ``(B, 4)`` full matrix
             ``(a11, a12, a21, a22)`` per individual.
@@ -54,29 +70,29 @@ def linear_dynamics(t, z, params):
     """
     if params.shape[-1] == 2:
         return params * z
-    matrices = params.reshape(-1, 2, 2)  # (B, 2, 2), row-wise entries
-    return (matrices @ z.unsqueeze(-1)).squeeze(-1)
+    return (ode_matrices(params) @ z.unsqueeze(-1)).squeeze(-1)
 
 
-def lotka_volterra_dynamics(t, z, params):
-    """Right-hand side of the Lotka-Volterra system, batched.
+def linear_solution(z0, params, times):
+    """Exact solution ``z(t) = exp(A t) z0`` of ``z' = A z``, row by row.
 
-    ``z1' = alpha z1 - beta z1 z2`` and ``z2' = delta z1 z2 - gamma z2``.
+    Exact and stable at every rate and time: a diagonal ``A`` gives
+    ``exp(a t) * z0``, a full one its matrix exponential.
 
     Args:
-        t: time (unused); a scalar or ``(B, 1)``.
-        z: ``(B, 2)`` latent states.
-        params: ``(B, 4)`` columns ``alpha, beta, delta, gamma``.
+        z0: ``(N, 2)`` states at time 0.
+        params: ``(N, 2)`` or ``(N, 4)`` ODE parameters (as in
+            :func:`linear_dynamics`).
+        times: ``(N,)`` time of each row.
 
     Returns:
-        ``(B, 2)`` time derivatives.
+        ``(N, 2)`` states, row ``k`` at time ``times[k]``.
     """
-    alpha, beta, delta, gamma = params.unbind(-1)
-    prey, predator = z.unbind(-1)
-    interaction = prey * predator
-    return torch.stack(
-        [alpha * prey - beta * interaction, delta * interaction - gamma * predator], -1
-    )
+    clock = times[:, None]  # (N, 1)
+    if params.shape[-1] == 2:
+        return torch.exp(clock * params) * z0
+    propagators = torch.linalg.matrix_exp(ode_matrices(params) * clock[..., None])
+    return (propagators @ z0[..., None]).squeeze(-1)
 
 
 def _glorot_uniform_(weight: torch.Tensor, generator: torch.Generator) -> None:
@@ -144,11 +160,14 @@ class VAE(nn.Module):
         self.decoder = nn.Linear(zdim, p)
         self.decoder_mean = nn.Linear(p, p)
         self.decoder_logvar = nn.Linear(p, p)
-        self.initialise(check_int("seed", seed))
+        self._draw_vae_weights(check_int("seed", seed))
 
-    @torch.no_grad()
     def initialise(self, seed: int) -> None:
         """Draw all weights afresh from ``seed`` (Glorot uniform, zero biases)."""
+        self._draw_vae_weights(seed)
+
+    @torch.no_grad()
+    def _draw_vae_weights(self, seed: int) -> None:
         generator = torch.Generator().manual_seed(seed)
         layers = (self.encoder, self.encoder_mean, self.encoder_logvar,
                   self.decoder, self.decoder_mean, self.decoder_logvar)  # fmt: skip
@@ -189,16 +208,22 @@ class VAE(nn.Module):
         modules = (self.decoder, self.decoder_mean, self.decoder_logvar)
         return sum((w**2).sum() for m in modules for w in m.parameters())
 
-    def negative_elbo(self, x, latent_mean, latent_logvar, eps=None, generator=None):
+    def negative_elbo(
+        self, x, latent_mean, latent_logvar, eps=None, generator=None, mask=None
+    ):
         """Sum over visits of ``-(log p(x|z) - kl_weight * KL)``.
 
         ``z = latent_mean + exp(latent_logvar / 2) * eps`` (reparameterisation).
+        With a ``mask``, ``log p(x|z)`` sums over the observed entries only:
+        a missing value contributes nothing.
 
         Args:
             x: ``(N, p)`` visits.
             latent_mean, latent_logvar: ``(N, zdim)``.
             eps: optional ``(N, zdim)`` standard-normal draws.
             generator: random generator used when ``eps`` is None.
+            mask: optional bool ``(N, p)``, True where ``x`` was observed;
+                None means all were.
 
         Returns:
             A scalar tensor.
@@ -207,7 +232,10 @@ class VAE(nn.Module):
             eps = torch.randn(latent_mean.shape, generator=generator)
         z = latent_mean + torch.exp(0.5 * latent_logvar) * eps.to(latent_mean)
         mean, logvar = self.decode(z)
-        log_likelihood = gaussian_log_likelihood(x, mean, logvar).sum()
+        log_likelihood = gaussian_log_likelihood(x, mean, logvar)
+        if mask is not None:  # missing entries contribute nothing
+            log_likelihood = torch.where(mask.to(x.device), log_likelihood, 0.0)
+        log_likelihood = log_likelihood.sum()
         kl = kl_to_standard_normal(latent_mean, latent_logvar).sum()
         return -(log_likelihood - self.kl_weight * kl)
 
@@ -226,7 +254,9 @@ class VAE(nn.Module):
             A scalar tensor.
         """
         mean, logvar = self.encode(batch.x)
-        negative_elbo = self.negative_elbo(batch.x, mean, logvar, eps, generator)
+        negative_elbo = self.negative_elbo(
+            batch.x, mean, logvar, eps, generator, batch.mask
+        )
         return negative_elbo + batch.size * self.penalty_weight * self.decoder_penalty()
 
 
@@ -244,20 +274,20 @@ class ODEVAE(VAE):
         q: number of baseline variables.
         zdim: latent dimension.
         n_ode_params: ODE parameters per individual (2: diagonal of ``A``;
-            4: the full 2x2 matrix, or the four Lotka-Volterra rates).
+            4: the full 2x2 matrix).
         dynamics: right-hand side ``f(t, z, params)`` with ``z`` ``(B, zdim)``
             and ``params`` ``(B, n_ode_params)``, returning ``(B, zdim)``;
             default :func:`linear_dynamics` (``zdim = 2``, ``n_ode_params`` 2
-            or 4). :func:`lotka_volterra_dynamics` needs ``zdim = 2`` and
-            ``n_ode_params = 4``.
+            or 4).
         seed: seed of the initial weights.
         method: the package's one solver setting, used by training,
             evaluation and plots alike: a torchdiffeq solver name (see
-            :data:`METHODS`); default ``"rk4"``, four fixed Runge-Kutta steps
-            on each visit's clock (:data:`FIXED_STEP`; three times cheaper
-            than ``"dopri5"``, within 0.2% of the exact solution at this
-            cohort's rates), or ``"closed_form"`` for ``z(t) = exp(A t) z0``
-            (linear dynamics only).
+            :data:`SOLVERS`) or ``"closed_form"``, the exact
+            ``z(t) = exp(A t) z0`` of the linear dynamics (accurate and stable
+            at every rate and time). Default: ``"closed_form"`` for
+            :func:`linear_dynamics`, ``"dopri5"`` for any other dynamics.
+            Fixed-step solvers such as ``"rk4"`` take steps of at most
+            :data:`MAX_STEP` in real time.
         rtol, atol: tolerances of the adaptive solvers such as ``"dopri5"``
             (the original's 1e-3 and 1e-6), finite and > 0.
         consistency_weight: weight of ``||mu_smooth - mu_encoder||^2``,
@@ -276,17 +306,18 @@ class ODEVAE(VAE):
         n_ode_params: int = 2,
         dynamics=linear_dynamics,
         seed: int = 0,
-        method: str = "rk4",
+        method: str | None = None,
         rtol: float = 1e-3,
         atol: float = 1e-6,
         consistency_weight: float = 1.0,
         kl_weight: float = 0.5,
         penalty_weight: float = 0.01,
     ):
-        # sizes and settings first: the VAE constructor calls initialise, which
-        # builds the parameter network from them
+        super().__init__(p, zdim, seed, kl_weight, penalty_weight)
         self.q = check_int("q", q, minimum=1)
         self.n_ode_params = check_int("n_ode_params", n_ode_params, minimum=1)
+        if method is None:
+            method = "closed_form" if dynamics is linear_dynamics else "dopri5"
         _check_dynamics(dynamics, zdim, n_ode_params, method)
         self.dynamics, self.method = dynamics, method
         self.rtol = check_float("rtol", rtol, minimum=0, strict=True)
@@ -294,18 +325,20 @@ class ODEVAE(VAE):
         self.consistency_weight = check_float(
             "consistency_weight", consistency_weight, minimum=0
         )
-        super().__init__(p, zdim, seed, kl_weight, penalty_weight)
+        self.param_hidden = nn.Linear(self.q, self.q)
+        self.param_out = nn.Linear(self.q, self.n_ode_params)
+        self.param_scale = nn.Parameter(torch.ones(self.n_ode_params))
+        self.param_shift = nn.Parameter(torch.zeros(self.n_ode_params))
+        self._draw_network_weights(seed + 1)  # seed checked by VAE
 
     def initialise(self, seed: int) -> None:
         """Draw all weights afresh: the VAE's from ``seed``, the parameter
         network's from ``seed + 1``."""
-        if not hasattr(self, "param_hidden"):  # first call, from the constructor
-            self.param_hidden = nn.Linear(self.q, self.q)
-            self.param_out = nn.Linear(self.q, self.n_ode_params)
-            self.param_scale = nn.Parameter(torch.ones(self.n_ode_params))
-            self.param_shift = nn.Parameter(torch.zeros(self.n_ode_params))
         super().initialise(seed)
-        generator = torch.Generator().manual_seed(seed + 1)
+        self._draw_network_weights(seed + 1)
+
+    def _draw_network_weights(self, seed: int) -> None:
+        generator = torch.Generator().manual_seed(seed)
         with torch.no_grad():
             _init_linear(self.param_hidden, generator)
             _init_linear(self.param_out, generator)
@@ -323,7 +356,9 @@ class ODEVAE(VAE):
     def solve(self, z0, params, times):
         """Latent states ``(N, zdim)``, row ``k`` at its own time ``times[k]``.
 
-        Each row starts at ``z0[k]`` at time 0 and runs on its own clock: with
+        With ``method="closed_form"`` this is :func:`linear_solution`, exact.
+        With a torchdiffeq solver each row starts at ``z0[k]`` at time 0 and
+        runs on its own clock: with
         ``s = t / times[k]`` its state ``u(s) = z(s * times[k])`` follows
         ``du/ds = times[k] * f(s * times[k], u)``. One solve of all rows from
         ``s = 0`` to ``s = 1`` therefore ends with every row at its own time,
@@ -337,20 +372,18 @@ class ODEVAE(VAE):
             params: ``(N, n_ode_params)`` ODE parameters of each row.
             times: ``(N,)`` time of each row, >= 0.
         """
+        kind = SOLVERS[self.method]
+        if kind == "exact":
+            return linear_solution(z0, params, times)
         clock = times[:, None]  # (N, 1)
-        if self.method == "closed_form":  # exp(A t) z0, row by row
-            if params.shape[-1] == 2:
-                return torch.exp(clock * params) * z0
-            matrices = params.reshape(-1, 2, 2) * clock[..., None]  # (N, 2, 2)
-            propagators = torch.linalg.matrix_exp(matrices)
-            return (propagators @ z0[..., None]).squeeze(-1)
 
         def rhs(s, u):
             return clock * self.dynamics(s * clock, u, params)
 
         options = {"max_num_steps": MAX_SOLVER_STEPS}
-        if self.method not in ADAPTIVE_METHODS:
-            options = {"step_size": FIXED_STEP}
+        if kind == "fixed":  # at most MAX_STEP in real time on the longest clock
+            longest = float(times.max()) if len(times) else 0.0
+            options = {"step_size": 1.0 / max(1, math.ceil(longest / MAX_STEP))}
         try:
             path = odeint(
                 rhs, z0, times.new_tensor([0.0, 1.0]), rtol=self.rtol, atol=self.atol,
@@ -382,13 +415,16 @@ class ODEVAE(VAE):
         """Sum over the batch's individuals of the per-individual ODE-VAE loss.
 
         Per individual: ``-ELBO`` (baseline mean at the baseline visit,
-        ODE-smoothed means at the follow-ups, encoder log-variances)
+        ODE-smoothed means at the follow-ups, encoder log-variances; missing
+        values contribute nothing, see :meth:`VAE.negative_elbo`)
         ``+ penalty_weight * ||decoder parameters||^2
         + consistency_weight * sum_follow-ups ||mu_smooth - mu_encoder||^2``.
         Arguments and result as in :meth:`VAE.loss`.
         """
         mean, logvar, smooth = self.smooth_means(batch)
-        negative_elbo = self.negative_elbo(batch.x, smooth, logvar, eps, generator)
+        negative_elbo = self.negative_elbo(
+            batch.x, smooth, logvar, eps, generator, batch.mask
+        )
         gap = ((smooth - mean) ** 2).sum(-1)[batch.is_follow_up].sum()
         return (
             negative_elbo
@@ -434,16 +470,6 @@ class ODEVAE(VAE):
         baseline = check_tensor("baseline", baseline, (self.q,))
         return self.latent_paths(x0[None], baseline[None], ts)[:, 0]
 
-    def predict(self, x0, baseline, ts):
-        """Decoded mean trajectory ``(len(ts), p)`` of one individual.
-
-        Args:
-            x0: ``(p,)`` the baseline visit (t = 0).
-            baseline: ``(q,)`` baseline variables.
-            ts: ``(T,)`` times >= 0.
-        """
-        return self.decode(self.latent_trajectory(x0, baseline, ts))[0]
-
 
 def _check_dynamics(dynamics, zdim: int, n_ode_params: int, method: str) -> None:
     """Refuse a ``dynamics`` or ``method`` that cannot fit the latent sizes."""
@@ -455,11 +481,6 @@ def _check_dynamics(dynamics, zdim: int, n_ode_params: int, method: str) -> None
         raise ValueError(
             "linear_dynamics needs zdim=2 and n_ode_params 2 (diagonal) or 4 "
             f"(full matrix), got zdim={zdim}, n_ode_params={n_ode_params}"
-        )
-    if dynamics is lotka_volterra_dynamics and (zdim != 2 or n_ode_params != 4):
-        raise ValueError(
-            "lotka_volterra_dynamics needs zdim=2 and n_ode_params=4 (alpha, "
-            f"beta, delta, gamma), got zdim={zdim}, n_ode_params={n_ode_params}"
         )
     check_choice("method", method, METHODS)
     if method == "closed_form" and dynamics is not linear_dynamics:

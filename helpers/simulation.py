@@ -6,7 +6,7 @@ linear ODE whose matrix differs between two groups; baseline variables carry
 (some of) the information about the group.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
@@ -81,39 +81,116 @@ def _check_u0(value) -> tuple:
     return entries
 
 
+@dataclass(frozen=True)
+class Transform:
+    """How one column of a learner's table became a column of a cohort.
+
+    ``stored = (f(original) - centre) / scale`` with ``f = log`` when ``log``
+    is True and the identity otherwise; :meth:`invert` goes back.
+    """
+
+    log: bool = False
+    centre: float = 0.0
+    scale: float = 1.0
+
+    def apply(self, values):
+        """Stored values from original ones (numpy array or tensor)."""
+        lib = torch if isinstance(values, torch.Tensor) else np
+        return ((lib.log(values) if self.log else values) - self.centre) / self.scale
+
+    def invert(self, values):
+        """Original values from stored ones (numpy array or tensor)."""
+        lib = torch if isinstance(values, torch.Tensor) else np
+        values = values * self.scale + self.centre
+        return lib.exp(values) if self.log else values
+
+
+@dataclass(frozen=True)
+class Columns:
+    """Where a cohort's numbers sit in the learner's table (see
+    :meth:`Cohort.from_frame`), so that :meth:`Cohort.to_frame` can write it
+    back in the original names and units.
+
+    Attributes:
+        id, time: names of the id and time columns.
+        variables: names of the ``p`` time-dependent columns, in order.
+        baseline: names of the ``q`` baseline columns, in order.
+        transforms: ``{name: Transform}`` for every variable and baseline column.
+        people: the id value of each individual, in the cohort's order.
+        time_origin: each individual's first visit time in the table (the
+            cohort's clock starts at 0 there), in the table's unit.
+    """
+
+    id: str
+    time: str
+    variables: tuple
+    baseline: tuple
+    transforms: dict
+    people: tuple
+    time_origin: tuple
+
+    def take(self, indices) -> "Columns":
+        """The record for the individuals ``indices`` (in that order)."""
+        return replace(
+            self,
+            people=tuple(self.people[i] for i in indices),
+            time_origin=tuple(self.time_origin[i] for i in indices),
+        )
+
+
 @dataclass
 class Cohort:
-    """A cohort of individuals with irregular visits.
+    """A cohort of individuals with irregular visits, some values missing.
 
     The constructor converts its arguments (numpy arrays and nested lists
-    are accepted for the tensors) and never modifies the caller's lists.
+    are accepted for the tensors) and never modifies the caller's lists. It
+    trusts them: the public doors that build cohorts (:func:`simulate_cohort`,
+    :meth:`from_frame`) check what a person typed.
 
     Attributes:
         xs: list of ``n`` float32 tensors ``(n_visits_i, p)``; row 0 is the
-            baseline visit at t = 0.
+            first visit, at t = 0. A missing entry holds 0.0 (on a
+            standardised scale, the average); NaN entries given to the
+            constructor become missing.
         ts: list of ``n`` float32 tensors ``(n_visits_i,)``, starting at 0.0.
         baseline: float32 tensor ``(n, q)`` of baseline variables.
-        groups: int64 tensor ``(n,)`` with values 1 and 2.
-        ode_params: the true matrices per group, ``((a11, a12, a21, a22), ...)``.
-        u0: the true initial state ``(u1, u2)`` shared by everyone.
+        groups: int64 tensor ``(n,)`` with values 1 and 2 for a simulated
+            cohort; None for a real one.
+        ode_params: the true matrices per group, ``((a11, a12, a21, a22), ...)``,
+            or None (no simulated truth).
+        u0: the true initial state ``(u1, u2)`` shared by everyone, or None.
         settings: the arguments that produced the cohort (for the record).
+        masks: list of ``n`` bool tensors ``(n_visits_i, p)``, True where a
+            value was observed; default: observed wherever ``xs`` is not NaN.
+        columns: the learner's column names, ids and transforms
+            (:class:`Columns`), or None for a simulated cohort.
     """
 
     xs: list
     ts: list
     baseline: torch.Tensor
-    groups: torch.Tensor
-    ode_params: tuple = DEFAULT_ODE_PARAMS
-    u0: tuple = DEFAULT_U0
+    groups: torch.Tensor | None = None
+    ode_params: tuple | None = None
+    u0: tuple | None = None
     settings: dict = field(default_factory=dict)
+    masks: list | None = None
+    columns: Columns | None = None
 
     def __post_init__(self):
-        self.xs = [torch.as_tensor(x, dtype=torch.float32) for x in self.xs]
+        xs = [torch.as_tensor(x, dtype=torch.float32) for x in self.xs]
+        if self.masks is None:
+            self.masks = [~torch.isnan(x) for x in xs]
+        else:
+            self.masks = [torch.as_tensor(m, dtype=torch.bool) for m in self.masks]
+        # complete rows keep their tensor; missing entries hold 0.0
+        self.xs = [
+            x if bool(m.all()) else torch.where(m, x, torch.zeros(()))
+            for x, m in zip(xs, self.masks)
+        ]
         self.ts = [torch.as_tensor(t, dtype=torch.float32) for t in self.ts]
         self.baseline = torch.as_tensor(self.baseline, dtype=torch.float32)
-        self.groups = torch.as_tensor(self.groups).to(torch.int64)
-        self.ode_params = _check_ode_params(self.ode_params)
-        self.u0 = _check_u0(self.u0)
+        if self.groups is not None:
+            self.groups = torch.as_tensor(self.groups).to(torch.int64)
         self.settings = dict(self.settings)
 
     @property
@@ -136,12 +213,43 @@ class Cohort:
         """The latest visit time in the cohort."""
         return max(float(t[-1]) for t in self.ts)
 
+    @property
+    def has_truth(self) -> bool:
+        """Whether the cohort carries a simulation's groups and true dynamics."""
+        return self.groups is not None and self.ode_params is not None
+
+    @property
+    def variables(self) -> tuple:
+        """Names of the ``p`` variables (``x1..xp`` for a simulated cohort)."""
+        if self.columns is not None:
+            return self.columns.variables
+        return tuple(f"x{j + 1}" for j in range(self.p))
+
+    def missing_share(self) -> float:
+        """Share of the entries of ``xs`` that are missing (0 when complete)."""
+        observed = sum(int(m.sum()) for m in self.masks)
+        return 1.0 - observed / sum(m.numel() for m in self.masks)
+
+    def original_units(self, values) -> torch.Tensor:
+        """Values ``(..., p)`` on the cohort's scale in the table's units.
+
+        Undoes the transforms of :meth:`from_frame` (log, centre, scale) per
+        variable; a simulated cohort's values come back unchanged (float64).
+        """
+        values = torch.as_tensor(values, dtype=torch.float64)
+        if self.columns is None:
+            return values
+        transforms = [self.columns.transforms[name] for name in self.variables]
+        return torch.stack(
+            [f.invert(values[..., j]) for j, f in enumerate(transforms)], -1
+        )
+
     def time_grid(self) -> torch.Tensor:
         """The 0.1 grid from 0 to the latest visit, float32 ``(T,)`` (for plots)."""
         return torch.tensor(grid_times(0.0, round(self.t_end, 1)), dtype=torch.float32)
 
     def first_visits(self, ids=None) -> torch.Tensor:
-        """Baseline visits ``(B, p)`` of the individuals ``ids`` (default all)."""
+        """First visits ``(B, p)`` of the individuals ``ids`` (default all)."""
         ids = range(self.n) if ids is None else ids
         return torch.stack([self.xs[int(i)][0] for i in ids])
 
@@ -155,6 +263,11 @@ class Cohort:
         Returns:
             float32 tensor ``(n_times, 2)``.
         """
+        if not self.has_truth:
+            raise ValueError(
+                "this cohort has no simulated truth (groups and ode_params): it "
+                "came from a table of real data"
+            )
         if group not in (1, 2):
             raise ValueError(f"group must be 1 or 2, got {group!r}")
         return true_states(self.ode_params[group - 1], self.u0, ts).float()
@@ -162,49 +275,57 @@ class Cohort:
     def subset(self, indices) -> "Cohort":
         """The cohort restricted to the individuals in ``indices`` (in that order)."""
         indices = [int(i) for i in indices]
-        return Cohort(
+        return replace(
+            self,
             xs=[self.xs[i] for i in indices],
             ts=[self.ts[i] for i in indices],
+            masks=[self.masks[i] for i in indices],
             baseline=self.baseline[indices],
-            groups=self.groups[indices],
-            ode_params=self.ode_params,
-            u0=self.u0,
-            settings=dict(self.settings),
+            groups=None if self.groups is None else self.groups[indices],
+            columns=None if self.columns is None else self.columns.take(indices),
         )
 
     def to_frame(self) -> pd.DataFrame:
-        """Tidy table with one row per visit.
+        """Tidy table with one row per visit; missing values are NaN.
 
-        Columns: ``id`` (0-based individual), ``group``, ``visit`` (0 =
-        baseline), ``time``, ``x1..xp`` (time-dependent variables), ``b1..bq``
-        (baseline variables, repeated on every visit of an individual),
-        ``true_a11, true_a12, true_a21, true_a22`` (the true matrix of the
-        row's group, float64) and ``true_u1_0, true_u2_0`` (the true initial
-        state, float64). :meth:`Cohort.from_frame` reads it back, also from a
-        CSV file. ``settings`` is not written (it cannot travel in a CSV), so
-        a cohort read back has ``settings == {}``. Written with
+        A cohort built by :meth:`from_frame` from a learner's table comes
+        back in that table's column names, ids, time origin and original
+        units (the transforms undone), so ``Cohort.from_frame(frame, ...)
+        .to_frame()`` gives back ``frame``'s columns up to float32 rounding.
+
+        A simulated cohort has the columns ``id`` (0-based individual),
+        ``group``, ``visit`` (0 = first visit), ``time``, ``x1..xp``
+        (time-dependent variables), ``b1..bq`` (baseline variables, repeated
+        on every visit of an individual), ``true_a11, true_a12, true_a21,
+        true_a22`` (the true matrix of the row's group, float64) and
+        ``true_u1_0, true_u2_0`` (the true initial state, float64).
+        :meth:`Cohort.from_frame` reads it back, also from a CSV file.
+        ``settings`` is not written (it cannot travel in a CSV), so a cohort
+        read back has ``settings == {}``. Written with
         ``float_format="%.9g"`` the float32 data are exact, and so are true
         parameters with at most nine significant digits (such as the
         defaults); write without ``float_format`` to keep more.
 
         Returns:
-            DataFrame with ``sum(n_visits_i)`` rows and
-            ``4 + p + q + 6`` columns.
+            DataFrame with ``sum(n_visits_i)`` rows.
         """
+        if self.columns is not None:
+            return _learner_frame(self)
         rows = []
-        for i, (x, t) in enumerate(zip(self.xs, self.ts)):
-            group = int(self.groups[i])
-            block = pd.DataFrame(
-                x.numpy(), columns=[f"x{j + 1}" for j in range(self.p)]
-            )
+        for i, (x, t, m) in enumerate(zip(self.xs, self.ts, self.masks)):
+            values = torch.where(m, x, torch.tensor(float("nan"))).numpy()
+            block = pd.DataFrame(values, columns=list(self.variables))
             block.insert(0, "time", t.numpy())
             block.insert(0, "visit", np.arange(len(t), dtype=np.int64))
-            block.insert(0, "group", group)
+            if self.groups is not None:
+                block.insert(0, "group", int(self.groups[i]))
             block.insert(0, "id", i)
             base = self.baseline[i].numpy()
             extra = {f"b{j + 1}": np.float32(base[j]) for j in range(self.q)}
-            extra |= dict(zip(TRUE_PARAM_COLUMNS, self.ode_params[group - 1]))
-            extra |= dict(zip(TRUE_U0_COLUMNS, self.u0))
+            if self.has_truth:
+                group = int(self.groups[i])
+                extra |= dict(zip(TRUE_PARAM_COLUMNS, self.ode_params[group - 1]))
+                extra |= dict(zip(TRUE_U0_COLUMNS, self.u0))
             extra = pd.DataFrame({k: [v] * len(t) for k, v in extra.items()})
             rows.append(pd.concat([block, extra], axis=1))
         return pd.concat(rows, ignore_index=True)
@@ -213,70 +334,120 @@ class Cohort:
     def from_frame(
         cls,
         frame: pd.DataFrame,
+        id: str = "id",
+        time: str = "time",
+        variables=None,
+        baseline=(),
+        log=(),
+        standardise: bool = True,
         ode_params=DEFAULT_ODE_PARAMS,
         u0=DEFAULT_U0,
     ) -> "Cohort":
-        """Build a cohort from the table written by :meth:`to_frame`.
+        """Build a cohort from a long table, one row per visit.
+
+        With ``variables`` given, the table is a learner's own: ``id``,
+        ``time``, ``variables`` and ``baseline`` name its columns. Rules:
+        ids may be numbers or text; times, variables and baseline columns
+        hold numbers; within a person the rows come in strictly increasing
+        time (no two visits at one time); baseline values are observed and
+        the same on all of a person's rows; a variable may be missing (NaN)
+        on some rows but not everywhere, and a row with none of the
+        variables observed is dropped (it carries no information) - a person
+        left with no row is an error. Each person's clock starts at their
+        first row (``time_origin`` records where). Columns in ``log`` are
+        log-transformed (their observed values must be > 0); then, with
+        ``standardise``, every variable and baseline column is centred and
+        scaled by its observed mean and standard deviation over all rows (a
+        constant column is only centred). :class:`Transform` records each,
+        so :meth:`original_units` and :meth:`to_frame` give the original
+        units back. The cohort has no simulated truth.
+
+        Without ``variables`` the table is the simulated layout written by
+        :meth:`to_frame`: numeric columns ``id, visit, time, x1..xp`` and
+        optionally ``group``, ``b1..bq``, ``true_a11, true_a12, true_a21,
+        true_a22`` and ``true_u1_0, true_u2_0``; ``x`` values may be NaN
+        (missing). ``group`` and ``b1..bq`` must be the same on all rows of
+        an individual, visit numbers distinct within an individual.
 
         Args:
-            frame: one row per visit with numeric columns ``id, group, visit,
-                time, x1..xp, b1..bq`` and optionally ``true_a11, true_a12,
-                true_a21, true_a22`` and ``true_u1_0, true_u2_0``. ``group``
-                and ``b1..bq`` must be the same on all rows of an individual,
-                visit numbers distinct within an individual.
-            ode_params: true matrices per group, ``((a11, a12, a21, a22),
-                ...)``, used (for the truth in plots) when the ``true_a*``
-                columns are absent, and for a group with no rows.
-            u0: true initial state ``(u1, u2)``, used when the ``true_u*``
-                columns are absent.
+            frame: the table.
+            id, time: names of the id and time columns (learner's table).
+            variables: names of the time-dependent columns, or None for the
+                simulated layout.
+            baseline: names of the baseline columns (learner's table).
+            log: names of columns to log-transform (learner's table).
+            standardise: centre and scale every column (learner's table).
+            ode_params: simulated layout only: true matrices per group,
+                ``((a11, a12, a21, a22), ...)``, used (for the truth in
+                plots) when the ``true_a*`` columns are absent, and for a
+                group with no rows.
+            u0: simulated layout only: true initial state ``(u1, u2)``, used
+                when the ``true_u*`` columns are absent.
 
         Returns:
-            The cohort, individuals ordered by ``id``, visits by ``visit``.
-        """
-        names = [c for c in frame.columns if isinstance(c, str)]
-        x_cols = sorted(
-            (c for c in names if c[:1] == "x" and c[1:].isdigit()),
-            key=lambda c: int(c[1:]),
-        )
-        b_cols = sorted(
-            (c for c in names if c[:1] == "b" and c[1:].isdigit()),
-            key=lambda c: int(c[1:]),
-        )
-        missing = {"id", "group", "visit", "time"} - set(names)
-        if missing or not x_cols:
-            raise ValueError(
-                "frame must have columns id, group, visit, time, x1..xp and "
-                f"b1..bq; missing {sorted(missing) or ['x1..xp']}"
-            )
-        for column in ["id", "group", "visit", "time", *x_cols, *b_cols]:
-            values = frame[column]
-            if not pd.api.types.is_numeric_dtype(values) or values.isna().any():
-                raise ValueError(
-                    f"frame column {column!r} must hold numbers and no missing "
-                    f"(NaN) values, got dtype {values.dtype} and "
-                    f"{values.isna().sum()} NaN"
-                )
-        if not frame["group"].isin([1, 2]).all():
-            values = sorted(set(frame["group"].tolist()))
-            raise ValueError(f"frame column 'group' must be 1 or 2, got {values}")
-        if all(c in names for c in TRUE_PARAM_COLUMNS + TRUE_U0_COLUMNS):
-            ode_params, u0 = _true_dynamics_from(frame, ode_params)
+            The cohort, individuals ordered by id; visits by time (learner's
+            table) or by ``visit`` (simulated layout).
 
-        frame = frame.sort_values(["id", "visit"], kind="stable")
-        xs, ts, baseline, groups = [], [], [], []
-        for _, rows in frame.groupby("id", sort=True):
-            xs.append(torch.tensor(rows[x_cols].to_numpy(np.float32)))
-            ts.append(torch.tensor(rows["time"].to_numpy(np.float32)))
-            baseline.append(rows[b_cols].to_numpy(np.float32)[0])
-            groups.append(int(rows["group"].iloc[0]))
-        return cls(
-            xs=xs,
-            ts=ts,
-            baseline=torch.tensor(np.stack(baseline)).reshape(len(xs), len(b_cols)),
-            groups=torch.tensor(groups),
-            ode_params=ode_params,
-            u0=u0,
+        Raises:
+            ValueError: naming the column (and the person, where one is to
+                blame) for every broken rule above.
+        """
+        if variables is None:
+            return _from_simulated_layout(frame, ode_params, u0)
+        return _from_learner_table(
+            frame, id, time, variables, baseline, log, standardise
         )
+
+
+def _from_simulated_layout(frame: pd.DataFrame, ode_params, u0) -> Cohort:
+    """:meth:`Cohort.from_frame` for the layout written by :meth:`Cohort.to_frame`."""
+    names = [c for c in frame.columns if isinstance(c, str)]
+    x_cols = sorted(
+        (c for c in names if c[:1] == "x" and c[1:].isdigit()),
+        key=lambda c: int(c[1:]),
+    )
+    b_cols = sorted(
+        (c for c in names if c[:1] == "b" and c[1:].isdigit()),
+        key=lambda c: int(c[1:]),
+    )
+    missing = {"id", "visit", "time"} - set(names)
+    if missing or not x_cols:
+        raise ValueError(
+            "frame must have columns id, visit, time, x1..xp (or name your "
+            f"columns with variables=[...]); missing {sorted(missing) or ['x1..xp']}"
+        )
+    has_groups = "group" in names
+    complete = ["id", "visit", "time", *(["group"] if has_groups else []), *b_cols]
+    for column in complete + x_cols:
+        values = frame[column]
+        no_nan = column in x_cols or not values.isna().any()
+        if not pd.api.types.is_numeric_dtype(values) or not no_nan:
+            raise ValueError(
+                f"frame column {column!r} must hold numbers and no missing "
+                f"(NaN) values, got dtype {values.dtype} and "
+                f"{values.isna().sum()} NaN"
+            )
+    if has_groups and not frame["group"].isin([1, 2]).all():
+        values = sorted(set(frame["group"].tolist()))
+        raise ValueError(f"frame column 'group' must be 1 or 2, got {values}")
+    if has_groups and all(c in names for c in TRUE_PARAM_COLUMNS + TRUE_U0_COLUMNS):
+        ode_params, u0 = _true_dynamics_from(frame, ode_params)
+
+    frame = frame.sort_values(["id", "visit"], kind="stable")
+    xs, ts, baseline, groups = [], [], [], []
+    for _, rows in frame.groupby("id", sort=True):
+        xs.append(torch.tensor(rows[x_cols].to_numpy(np.float32)))
+        ts.append(torch.tensor(rows["time"].to_numpy(np.float32)))
+        baseline.append(rows[b_cols].to_numpy(np.float32)[0])
+        groups.append(int(rows["group"].iloc[0]) if has_groups else 0)
+    return Cohort(
+        xs=xs,
+        ts=ts,
+        baseline=torch.tensor(np.stack(baseline)).reshape(len(xs), len(b_cols)),
+        groups=torch.tensor(groups) if has_groups else None,
+        ode_params=_check_ode_params(ode_params) if has_groups else None,
+        u0=_check_u0(u0) if has_groups else None,
+    )
 
 
 def _true_dynamics_from(frame: pd.DataFrame, fallback: tuple) -> tuple:
@@ -286,6 +457,180 @@ def _true_dynamics_from(frame: pd.DataFrame, fallback: tuple) -> tuple:
     for group, block in frame.groupby("group", sort=True):
         rows[int(group) - 1] = tuple(block[list(TRUE_PARAM_COLUMNS)].iloc[0])
     return rows, tuple(frame[list(TRUE_U0_COLUMNS)].iloc[0])
+
+
+def _check_names(frame, id, time, variables, baseline, log) -> tuple:
+    """The learner's column names as tuples, each present in ``frame``."""
+    as_names = {"variables": variables, "baseline": baseline, "log": log}
+    for argument, value in as_names.items():
+        if isinstance(value, str) or not all(isinstance(v, str) for v in value):
+            raise ValueError(
+                f"{argument} must be a list of column names, got {value!r}"
+            )
+    variables, baseline, log = tuple(variables), tuple(baseline), tuple(log)
+    if not variables:
+        raise ValueError("variables must name at least one column, got []")
+    used = (id, time, *variables, *baseline)
+    repeated = sorted({name for name in used if used.count(name) > 1})
+    if repeated:
+        raise ValueError(f"each column may play one part only; repeated: {repeated}")
+    absent = [name for name in used if name not in frame.columns]
+    if absent:
+        raise ValueError(
+            f"frame has no column {absent[0]!r} (its columns: {list(frame.columns)})"
+        )
+    stray = [name for name in log if name not in variables + baseline]
+    if stray:
+        raise ValueError(
+            f"log must name variables or baseline columns, got {stray[0]!r}"
+        )
+    return variables, baseline, log
+
+
+def _check_table_values(frame, id, time, variables, baseline, log) -> None:
+    """Numbers where numbers belong; ids and times observed; logs of positives."""
+    for column in (time, *variables, *baseline):
+        if not pd.api.types.is_numeric_dtype(frame[column]):
+            raise ValueError(
+                f"column {column!r} must hold numbers, got dtype "
+                f"{frame[column].dtype} (code text as numbers first, e.g. 0/1)"
+            )
+    for column in (id, time, *baseline):
+        bad = frame[column].isna()
+        if bad.any():
+            person = frame.loc[bad, id].iloc[0]
+            raise ValueError(
+                f"column {column!r} is missing (NaN) on {int(bad.sum())} rows, "
+                f"e.g. for person {person!r}; "
+                + (
+                    "impute it or drop the person"
+                    if column in baseline
+                    else "every row needs it"
+                )
+            )
+    for column in variables:
+        if frame[column].isna().all():
+            raise ValueError(f"variable {column!r} is missing on every row")
+    for column in log:
+        bad = frame[column] <= 0
+        if bad.any():
+            person = frame.loc[bad, id].iloc[0]
+            raise ValueError(
+                f"column {column!r} is to be log-transformed but holds "
+                f"{frame.loc[bad, column].iloc[0]!r} <= 0 for person {person!r}"
+            )
+
+
+def _check_people(frame, id, time, baseline) -> None:
+    """Strictly increasing times and constant baseline values within a person."""
+    step = frame.groupby(id, sort=False)[time].diff()
+    for bad, what in ((step == 0, "has two visits at"), (step < 0, "goes back to")):
+        if bad.any():
+            row = frame.loc[bad].iloc[0]
+            raise ValueError(
+                f"column {time!r}: person {row[id]!r} {what} time {row[time]!r}; "
+                "each person's rows must come in strictly increasing time"
+            )
+    for column in baseline:
+        changes = frame.groupby(id, sort=False)[column].nunique() > 1
+        if changes.any():
+            raise ValueError(
+                f"baseline column {column!r} changes between the rows of person "
+                f"{changes.index[changes.argmax()]!r}; a baseline value is one "
+                "per person"
+            )
+
+
+def _fit_transforms(frame, names, log, standardise) -> dict:
+    """``{name: Transform}``: log where asked, then the observed mean and sd."""
+    transforms = {}
+    for name in names:
+        values = frame[name].to_numpy(np.float64)
+        values = np.log(values) if name in log else values
+        centre, scale = 0.0, 1.0
+        if standardise:
+            centre = float(np.nanmean(values))
+            scale = float(np.nanstd(values)) or 1.0
+        transforms[name] = Transform(log=name in log, centre=centre, scale=scale)
+    return transforms
+
+
+def _from_learner_table(frame, id, time, variables, baseline, log, standardise):
+    """:meth:`Cohort.from_frame` for a learner's own table (see there)."""
+    if not isinstance(frame, pd.DataFrame):
+        raise ValueError(
+            f"frame must be a pandas DataFrame, got {type(frame).__name__}"
+        )
+    variables, baseline, log = _check_names(frame, id, time, variables, baseline, log)
+    _check_table_values(frame, id, time, variables, baseline, log)
+    everyone = pd.unique(frame[id])
+    frame = frame[frame[list(variables)].notna().any(axis=1)]
+    lost = [person for person in everyone if person not in set(frame[id])]
+    if lost:
+        raise ValueError(
+            f"person {lost[0]!r} (column {id!r}) has no visit with any of the "
+            f"variables {list(variables)} observed"
+        )
+    _check_people(frame, id, time, baseline)
+    transforms = _fit_transforms(frame, variables + baseline, log, standardise)
+    stored = pd.DataFrame(
+        {
+            name: transforms[name].apply(frame[name].to_numpy(np.float64))
+            for name in variables + baseline
+        }
+    )
+    stored[id], stored[time] = frame[id].to_numpy(), frame[time].to_numpy(np.float64)
+    xs, ts, base, people, origins = [], [], [], [], []
+    for person, rows in stored.groupby(id, sort=True):
+        origin = rows[time].iloc[0]
+        xs.append(torch.tensor(rows[list(variables)].to_numpy(np.float32)))
+        ts.append(torch.tensor((rows[time] - origin).to_numpy(np.float32)))
+        base.append(rows[list(baseline)].to_numpy(np.float32)[0])
+        people.append(person)
+        origins.append(float(origin))
+    columns = Columns(
+        id=id,
+        time=time,
+        variables=variables,
+        baseline=baseline,
+        transforms=transforms,
+        people=tuple(people),
+        time_origin=tuple(origins),
+    )
+    return Cohort(
+        xs=xs,
+        ts=ts,
+        baseline=torch.tensor(np.stack(base)).reshape(len(xs), len(baseline)),
+        settings={"log": log, "standardise": standardise},
+        columns=columns,
+    )
+
+
+def _learner_frame(cohort: Cohort) -> pd.DataFrame:
+    """:meth:`Cohort.to_frame` for a cohort read from a learner's table."""
+    columns = cohort.columns
+    counts = [len(t) for t in cohort.ts]
+    frame = pd.DataFrame(
+        {
+            columns.id: np.repeat(np.array(columns.people, dtype=object), counts),
+            columns.time: np.concatenate(
+                [
+                    t.double().numpy() + origin
+                    for t, origin in zip(cohort.ts, columns.time_origin)
+                ]
+            ),
+        }
+    )
+    x = torch.cat(cohort.xs).double()
+    x[~torch.cat(cohort.masks)] = float("nan")
+    values = cohort.original_units(x).numpy()
+    for j, name in enumerate(columns.variables):
+        frame[name] = values[:, j]
+    for j, name in enumerate(columns.baseline):
+        stored = np.repeat(cohort.baseline[:, j].double().numpy(), counts)
+        frame[name] = columns.transforms[name].invert(stored)
+    frame[columns.id] = frame[columns.id].infer_objects()
+    return frame
 
 
 def _check_simulation_args(n, p, q, q_info, baseline, maxntps, t_start, t_end,
@@ -426,32 +771,38 @@ def split_last_visit(cohort: Cohort):
 
     Returns:
         ``(train_cohort, heldout)``: the cohort without the held-out visits,
-        and a dict with ``ids`` (int64 ``(m,)``, individuals with a held-out
-        visit), ``times`` (float32 ``(m,)``) and ``values`` (float32 ``(m, p)``).
-        All tensors are new copies that share no memory with ``cohort``.
+        and the held-out visits, the one shape the package uses for them: a
+        dict with ``ids`` (int64 ``(m,)``, individuals with a held-out
+        visit), ``times`` (float32 ``(m,)``), ``values`` (float32 ``(m, p)``,
+        0.0 where missing) and ``mask`` (bool ``(m, p)``, True where
+        observed; every error skips the missing entries). All tensors are
+        new copies that share no memory with ``cohort``.
     """
-    xs, ts, ids, times, values = [], [], [], [], []
-    for i, (x, t) in enumerate(zip(cohort.xs, cohort.ts)):
-        if len(t) >= 3:  # baseline + at least two follow-ups
+    xs, ts, masks, ids, times, values, observed = [], [], [], [], [], [], []
+    for i, (x, t, m) in enumerate(zip(cohort.xs, cohort.ts, cohort.masks)):
+        if len(t) >= 3:  # first visit + at least two follow-ups
             ids.append(i)
             times.append(t[-1])
             values.append(x[-1])
-            x, t = x[:-1], t[:-1]
+            observed.append(m[-1])
+            x, t, m = x[:-1], t[:-1], m[:-1]
         xs.append(x.clone())  # copies: editing one cohort never edits the other
         ts.append(t.clone())
-    train_cohort = Cohort(
+        masks.append(m.clone())
+    train_cohort = replace(
+        cohort,
         xs=xs,
         ts=ts,
+        masks=masks,
         baseline=cohort.baseline.clone(),
-        groups=cohort.groups.clone(),
-        ode_params=cohort.ode_params,
-        u0=cohort.u0,
-        settings=dict(cohort.settings),
+        groups=None if cohort.groups is None else cohort.groups.clone(),
     )
+    p = cohort.p
     heldout = {
         "ids": torch.tensor(ids, dtype=torch.int64),
         "times": torch.stack(times) if times else torch.zeros(0),
-        "values": torch.stack(values) if values else torch.zeros(0, cohort.p),
+        "values": torch.stack(values) if values else torch.zeros(0, p),
+        "mask": torch.stack(observed) if observed else torch.zeros(0, p, dtype=bool),
     }
     return train_cohort, heldout
 

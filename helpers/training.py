@@ -233,14 +233,18 @@ def fit_error(model: VAE, batch) -> float:
     For an :class:`ODEVAE` the latent means are solved from each individual's
     first visit, so this is :func:`helpers.evaluate`'s held-out error computed
     on training visits; for a :class:`VAE` they are each visit's own encoding.
+    Missing entries (``batch.mask``) are skipped.
     """
     with torch.no_grad():
         if isinstance(model, ODEVAE):
             latent = model.smooth_means(batch)[2]
         else:
             latent = model.encode(batch.x)[0]
-        error = ((model.decode(latent)[0] - batch.x) ** 2).mean(-1)
-    return error[batch.is_follow_up].mean().item()
+        squared = (model.decode(latent)[0] - batch.x) ** 2
+    if batch.mask is not None:  # missing entries play no part
+        follow_up = batch.is_follow_up
+        return squared[follow_up][batch.mask[follow_up]].mean().item()
+    return squared.mean(-1)[batch.is_follow_up].mean().item()
 
 
 def warmup_cosine(

@@ -46,15 +46,15 @@ def test_evaluate_computes_locf_and_heldout_errors(split):
         [(train_cohort.xs[i][-1] - v) ** 2 for i, v in zip(ids, heldout["values"])]
     ).mean()
     assert scores["locf_mse"] == pytest.approx(locf.item(), rel=1e-6)
-    one = model.predict(
+    one = model.decode(model.latent_trajectory(
         train_cohort.xs[ids[0]][0], train_cohort.baseline[ids[0]], heldout["times"][:1]
-    )
+    ))[0]
     each = []
     with torch.no_grad():
         for i, t, v in zip(ids, heldout["times"], heldout["values"]):
-            pred = model.predict(
+            pred = model.decode(model.latent_trajectory(
                 train_cohort.xs[i][0], train_cohort.baseline[i], t[None]
-            )
+            ))[0]
             each.append(((pred[0] - v) ** 2).mean())
     assert one.shape == (1, train_cohort.p)
     assert scores["heldout_mse"] == pytest.approx(

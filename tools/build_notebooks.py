@@ -83,6 +83,8 @@ TARGETS = (
            "colab", required=False),
     Target("bonus/Counts_VAE.ipynb", "notebooks/counts_vae.py", "colab",
            required=False),
+    Target("bonus/PBC_registry.ipynb", "notebooks/pbc_registry.py", "colab",
+           required=False),
 )
 
 

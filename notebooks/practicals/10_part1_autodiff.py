@@ -2,10 +2,9 @@
 # # Part I: Automatic differentiation in action
 #
 # Automatic differentiation (autodiff) is neither symbolic algebra nor a
-# numerical approximation. While your code runs, PyTorch records every
-# elementary operation; asking for a gradient walks this record backwards,
-# combining local derivatives by the chain rule. The result is the exact
-# derivative of the program that ran, up to rounding.
+# numerical approximation: PyTorch records every elementary operation as
+# your code runs, and a gradient walks this record backwards by the chain
+# rule. The result is the exact derivative of the program that ran.
 #
 # ![Differentiable programming in one picture](pictures/diffprog_overview.png)
 
@@ -24,10 +23,9 @@ SEED = 2022  # Part I's seed: simulated patients, random starting values
 # %% [markdown]
 # ## 1. A first derivative
 #
-# Take $f(x) = x^2 + 4x - 1$. By hand, $f'(x) = 2x + 4$, so $f(2) = 11$ and
-# $f'(3) = 10$. In PyTorch a number that we want derivatives for is a tensor
-# created with `requires_grad=True`; calling `.backward()` on a result fills in
-# `.grad` of its inputs.
+# Take $f(x) = x^2 + 4x - 1$, so $f'(x) = 2x + 4$ and $f'(3) = 10$. A
+# tensor created with `requires_grad=True` is tracked; `.backward()` on a
+# result fills in `.grad` of its inputs.
 
 # %%
 def f(x):
@@ -42,8 +40,10 @@ print(f"f'(3) = {x.grad.item():g}")
 assert value.item() == 11 and x.grad.item() == 10
 
 # %% [markdown]
-# `.backward()` adds into `.grad`; `torch.autograd.grad` returns the
-# derivative instead. We wrap it and compare with $2x + 4$ (in `float64`).
+# `torch.autograd.grad` returns the derivative instead of adding it into
+# `.grad`. A tensor made without `requires_grad=True` is a constant; to
+# differentiate with respect to it, take a tracked copy:
+# `b = beta.detach().clone().requires_grad_(True)` (Section 3 needs this).
 
 # %%
 def derivative(fn, at):
@@ -62,8 +62,8 @@ for at in (-2.0, 0.0, 3.0, 10.0):
 # ## 2. Derivatives through loops, branches and recursion
 #
 # Autodiff follows the operations that actually ran, so a model can be any
-# program with loops, branches or recursion. Here is $x^n$ as a loop and as a
-# recursion; at $x = 5$, $n = 3$ both must give $125$ and $3 \cdot 5^2 = 75$.
+# program. $x^n$ as a loop and as a recursion; at $x = 5$, $n = 3$ both must
+# give $125$ and $3 \cdot 5^2 = 75$.
 
 # %%
 def power_loop(x, n):
@@ -86,8 +86,6 @@ for name, power in (("loop", power_loop), ("recursion", power_recursive)):
     assert value == 125 and slope == 75
 
 # %% [markdown]
-# Autodiff simply differentiates the three multiplications that took place.
-#
 # ## 3. Your turn: a gradient a statistician knows
 #
 # Logistic regression: outcomes $y_i \in \{0, 1\}$, covariates $x_i$ (rows
@@ -97,9 +95,12 @@ for name, power in (("loop", power_loop), ("recursion", power_recursive)):
 # $$\ell(\beta) = \sum_i \big(y_i \eta_i - \log(1 + e^{\eta_i})\big),$$
 #
 # and its gradient, the score, is $X^\top (y - p)$. **Your turn:** complete
-# `log_likelihood_gradient` so that it returns $\nabla \ell(\beta)$ computed
-# by autodiff (write $\ell$, then call `torch.autograd.grad`); do not type the
-# score formula. `torch.nn.functional.softplus(eta)` is $\log(1 + e^\eta)$.
+# `log_likelihood_gradient` to return $\nabla \ell(\beta)$ by autodiff (a
+# tracked copy of `beta`, then $\ell$, then `torch.autograd.grad`), without
+# typing the score formula.
+# `torch.nn.functional.softplus(eta)` is $\log(1 + e^\eta)$. (In this
+# notebook $\eta$ is the linear predictor and $\beta$ the regression
+# coefficients; the learning rate is written $\gamma$.)
 
 # %%
 patients = torch.Generator().manual_seed(SEED)
@@ -145,21 +146,18 @@ print(verdict)
 #     return gradient
 # ```
 #
-# Autodiff never saw the score formula, yet it returns it exactly: the same
-# machinery will differentiate models with no formula in any textbook.
+# Autodiff never saw the score formula, yet returns it exactly.
 # </details>
 
 # %% [markdown]
 # ## 4. Checking a gradient with finite differences
 #
-# For models without a known score, a classical check is the central finite
-# difference
+# Without a known score, the classical check is the central difference
 #
 # $$\frac{\partial L}{\partial \theta_k} \approx
 #   \frac{L(\theta + h e_k) - L(\theta - h e_k)}{2h},$$
 #
-# with $e_k$ the $k$-th unit vector. We write it for a vector of parameters,
-# in `float64` (in `float32` rounding spoils it much earlier).
+# with $e_k$ the $k$-th unit vector, here in `float64`.
 
 # %%
 def central_difference_gradient(loss_fn, theta, h):
@@ -188,10 +186,10 @@ print(pd.DataFrame(rows).to_string(
     formatters={"finite difference": "{:.10f}".format}))
 
 # %% [markdown]
-# For $x^3$ the central difference is exactly $3x^2 + h^2$: the error is
-# $h^2$ down to $h \approx 10^{-3}$, then rounding, divided by $2h$, makes it
-# grow *again*. Finite differences need a good $h$ and two runs per
-# parameter; autodiff needs neither.
+# For $x^3$ the central difference is exactly $3x^2 + h^2$, but rounding
+# error divided by $2h$ grows as $h$ shrinks: the smallest error is at
+# $h = 10^{-5}$, and below it the error grows *again*. Finite differences
+# need a good $h$ and two runs per parameter; autodiff needs neither.
 
 # %% [markdown]
 # ## 5. Fitting an explicit dynamic model
@@ -207,8 +205,7 @@ print(pd.DataFrame(rows).to_string(
 #
 # $$u_1(t) = 2e^{-t}, \qquad u_2(t) = 1.5e^{t} - 0.5e^{-t}.$$
 #
-# Can we recover $p$ from the 11 observations by differentiating *through the
-# ODE solver*?
+# Can we recover $p$ by differentiating *through the ODE solver*?
 
 # %%
 ts = torch.linspace(0.0, 1.0, 11, dtype=torch.float64)  # observation times
@@ -228,8 +225,7 @@ print("u(1) =", observations[-1].numpy().round(4))
 
 # %% [markdown]
 # The ODE as a program: a right-hand side $f(t, u) = A u$ and the solver
-# `torchdiffeq.odeint` (fixed-step Runge-Kutta, `"rk4"`, accurate to about
-# $10^{-6}$ here), which returns the solution at the requested times.
+# `torchdiffeq.odeint` (fixed-step Runge-Kutta, `"rk4"`).
 
 # %%
 def linear_rhs(t, u, p):
@@ -283,10 +279,9 @@ plt.show()
 # %% [markdown]
 # ### Guess the gradient first
 #
-# Before running the next cell, guess the **sign** of each
-# $\partial L / \partial a_{jk}$ from the figure (negative: increasing the
-# parameter lowers the loss). $a_{11}, a_{12}$ steer $u_1$ (blue), $a_{21},
-# a_{22}$ steer $u_2$ (orange).
+# Guess the **sign** of each $\partial L / \partial a_{jk}$ from the
+# figure: $a_{11}, a_{12}$ steer $u_1$ (blue), $a_{21}, a_{22}$ steer $u_2$
+# (orange).
 
 # %%
 p = p_start.clone().requires_grad_(True)
@@ -298,8 +293,7 @@ print(pd.DataFrame({"start": p_start, "truth": p_true, "dL/dp": gradient},
 
 # %% [markdown]
 # $u_1$ grows where the data decay ($a_{11}, a_{12}$: positive), $u_2$ stays
-# below them ($a_{21}, a_{22}$: negative). The gradient went through 10
-# solver steps; finite differences agree:
+# below them (negative). Finite differences agree:
 
 # %%
 finite_difference = central_difference_gradient(ode_loss, p_start, h=1e-6)
@@ -312,9 +306,9 @@ assert gradient_error < 1e-6
 # %% [markdown]
 # ### One step of gradient descent
 #
-# Gradient descent moves the parameters a little against the gradient,
-# $p \leftarrow p - \eta \, \nabla L(p)$. The **learning rate** $\eta$ sets
-# the step size; one step with $\eta = 0.01$:
+# Gradient descent steps against the gradient, $p \leftarrow p - \gamma
+# \nabla L(p)$, with **learning rate** $\gamma$ (`lr`); one step with
+# $\gamma = 0.01$:
 
 # %%
 learning_rate = 0.01
@@ -353,19 +347,16 @@ figure.tight_layout()
 plt.show()
 
 # %% [markdown]
-# The curves are close, the parameters are not (table below). Many
-# combinations of $a_{11}$ and $a_{12}$ bend $u_1$ almost alike: the loss has
-# a long valley running diagonally in the $(a_{11}, a_{12})$ plane, steep
-# across and nearly flat along it, so plain gradient descent crawls. A larger
-# $\eta$ overshoots across the valley (try 0.3 and 0.5).
+# The curves are close, the parameters are not: many combinations of
+# $a_{11}$ and $a_{12}$ bend $u_1$ almost alike, a long valley of the loss
+# along which gradient descent crawls.
 #
 # ### Finishing the job with Adam
 #
 # **Adam**, the optimiser of Part II, divides each parameter's step by a
-# running root-mean-square of *that parameter's* gradient (per-parameter
-# normalisation, not a turn towards the valley) and steps along a running
-# average of the gradients (momentum), which builds up along the valley,
-# where successive gradients agree, and cancels across it.
+# running root-mean-square of its own gradient and steps along a running
+# average of the gradients (momentum), which builds up along the valley and
+# cancels across it.
 
 # %%
 def adam_fit(p_start, learning_rate, steps):
@@ -402,9 +393,149 @@ figure.tight_layout()
 plt.show()
 
 # %% [markdown]
+# ### The valley, seen from above
+#
+# The loss over $(a_{11}, a_{12})$, the others at the truth, with both
+# optimisers' paths from one start.
+
+# %%
+def loss_on_grid(a11, a12):
+    """ode_loss at every (a11, a12) of a grid, a21 and a22 at the truth."""
+    n_grid, n_times = a11.numel(), len(ts)
+    grid = torch.stack([a11.flatten(), a12.flatten(),
+                        p_true[2].expand(n_grid), p_true[3].expand(n_grid)], -1)
+    states = helpers.linear_solution(u0.expand(n_grid * n_times, 2),
+                                     grid.repeat_interleave(n_times, 0),
+                                     ts.repeat(n_grid))  # (n_grid * n_times, 2)
+    squared = (states.reshape(n_grid, n_times, 2) - observations) ** 2
+    return squared.mean((1, 2)).reshape(a11.shape)
+
+
+def path_2d(optimiser_class, lr, steps):
+    """(a11, a12) after each step of an optimiser from (0.5, 1.0)."""
+    a = torch.tensor([0.5, 1.0], dtype=torch.float64, requires_grad=True)
+    optimiser = optimiser_class([a], lr=lr)
+    path = [a.detach().clone()]
+    for _ in range(steps):
+        optimiser.zero_grad()
+        ode_loss(torch.cat([a, p_true[2:]])).backward()
+        optimiser.step()
+        path.append(a.detach().clone())
+    return torch.stack(path)
+
+
+a11_grid, a12_grid = torch.meshgrid(
+    torch.linspace(-2.0, 1.0, 61, dtype=torch.float64),
+    torch.linspace(-1.0, 1.5, 61, dtype=torch.float64), indexing="ij")
+figure, ax = plt.subplots(figsize=(6, 4.5))
+contours = ax.contour(a11_grid, a12_grid, loss_on_grid(a11_grid, a12_grid).log10(),
+                      levels=15, cmap="viridis")
+figure.colorbar(contours, label="log10 loss")
+for name, optimiser_class, lr in (("gradient descent", torch.optim.SGD, 0.1),
+                                  ("Adam", torch.optim.Adam, 0.05)):
+    path = path_2d(optimiser_class, lr, steps=100)
+    ax.plot(path[:, 0], path[:, 1], ".-", ms=3, label=f"{name}, lr {lr}")
+ax.plot(p_true[0], p_true[1], "k*", ms=12, label="truth")
+ax.set(xlabel="$a_{11}$", ylabel="$a_{12}$", title="ode_loss, 100 steps each")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# ### Your turn: noisy data and standard errors
+#
+# Now add noise ($\sigma = 0.1$) and fit by maximum likelihood: the negative
+# log-likelihood is $\sum (u(t) - y)^2 / (2\sigma^2)$ plus a constant;
+# L-BFGS (quasi-Newton) minimises it.
+
+# %%
+noise = torch.Generator().manual_seed(SEED + 1)
+sigma = 0.1
+noisy_observations = observations + sigma * torch.randn(
+    observations.shape, generator=noise, dtype=torch.float64)
+
+
+def negative_log_likelihood(p):
+    """Gaussian negative log-likelihood of the noisy data, constants dropped."""
+    return ((solve_linear(p) - noisy_observations) ** 2).sum() / (2 * sigma**2)
+
+
+p_hat = p_true.clone().requires_grad_(True)
+lbfgs = torch.optim.LBFGS([p_hat], max_iter=200, line_search_fn="strong_wolfe")
+
+
+def closure():
+    lbfgs.zero_grad()
+    loss = negative_log_likelihood(p_hat)
+    loss.backward()
+    return loss
+
+
+lbfgs.step(closure)
+p_hat = p_hat.detach()
+print("maximum-likelihood estimate:", p_hat.numpy().round(3))
+
+# %% [markdown]
+# The inverse Hessian of the negative log-likelihood at its minimum
+# estimates the covariance of the estimates. **Your turn:** complete
+# `standard_errors` (square roots of its diagonal) with
+# `torch.autograd.functional.hessian` and `torch.linalg.inv`.
+
+# %%
+# Your turn: replace the `...` with your code
+def standard_errors(nll, p_hat):
+    # standard errors (k,) of the estimates p_hat (k,) from the Hessian of nll
+    ...
+
+
+# %%
+# Check: your standard errors against the inverse Hessian
+hessian = torch.autograd.functional.hessian(negative_log_likelihood, p_hat)
+expected = torch.linalg.inv(hessian).diagonal().sqrt()
+answer = standard_errors(negative_log_likelihood, p_hat)
+if answer is None:
+    verdict = "Not yet: standard_errors returns None; complete it above."
+elif not torch.is_tensor(answer) or tuple(answer.shape) != (4,):
+    shape = tuple(answer.shape) if torch.is_tensor(answer) else type(answer).__name__
+    verdict = f"Wrong: expected a tensor of shape (4,), got {shape}."
+elif torch.allclose(answer.double(), expected, rtol=1e-4):
+    verdict = "Right: the standard errors are sqrt(diag(H^-1))."
+elif torch.allclose(answer.double(), expected**2, rtol=1e-4):
+    verdict = "Wrong: those are variances; take the square root."
+elif torch.allclose(answer.double(), hessian.diagonal().rsqrt(), rtol=1e-4):
+    verdict = ("Wrong: 1 / sqrt(diag(H)) ignores the correlations; invert the "
+               "whole matrix first, then take its diagonal.")
+else:
+    verdict = f"Wrong: got {answer.tolist()}, expected {expected.tolist()}."
+print(verdict)
+
+# %% [markdown]
+# <details>
+# <summary><b>Solution</b> (open after trying)</summary>
+#
+# ```python
+# def standard_errors(nll, p_hat):
+#     hessian = torch.autograd.functional.hessian(nll, p_hat)
+#     return torch.linalg.inv(hessian).diagonal().sqrt()
+# ```
+# </details>
+
+# %%
+covariance = torch.linalg.inv(hessian)
+errors = covariance.diagonal().sqrt()
+correlation = covariance / torch.outer(errors, errors)
+print(pd.DataFrame({"truth": p_true, "estimate": p_hat, "standard error": errors},
+                   index=names).to_string(float_format="{:.3f}".format))
+print(f"correlation of the a11 and a12 estimates: {correlation[0, 1]:.3f}")
+
+# %% [markdown]
+# The long valley, in statistical terms: strongly correlated, poorly
+# determined estimates of $a_{11}$ and $a_{12}$ (one noise draw).
+
+# %% [markdown]
 # **What to take from Part I**
 #
 # * PyTorch differentiates whatever code runs, an ODE solver included.
-# * Fitting a mechanistic model is the same loop as training a network:
-#   loss, gradient, step. The optimiser matters: Adam recovers all four
-#   parameters to three decimals.
+# * Fitting a mechanistic model is the loop of training a network: loss,
+#   gradient, step; the optimiser matters.
+# * With noisy data the valley means correlated, poorly determined
+#   estimates; autodiff also gives the Hessian for their standard errors.
