@@ -2,9 +2,10 @@
 
 In Colab (the notebooks' first code cell downloads this file and runs it):
 
-1. fetch ``helpers/``, ``data/``, ``pictures/`` and ``requirements.txt`` from
-   the repository at a pinned release, but only those that are absent from
-   the working directory;
+1. fetch ``helpers/`` (with its sub-folders), ``data/``, ``pictures/`` and
+   ``requirements.txt`` from the repository at the notebook's release tag, but
+   only those that are absent from the working directory, or left there by
+   another release (those are moved to ``workshop-old-<version>/`` first);
 2. install only the packages of ``requirements.txt`` (and, when present,
    ``requirements-bonus.txt``) that are missing, and never torch, numpy,
    pandas or matplotlib: Colab ships them built for its hardware, and
@@ -24,7 +25,9 @@ command that fixes it, then raises ``SystemExit`` (exit status 1).
 Environment variables (all optional):
     WORKSHOP_REPO_URL: repository to fetch from instead of ``REPO_URL``
         (a fork, or a local clone for tests).
-    WORKSHOP_REF: tag, branch or commit to fetch instead of ``WORKSHOP_REF``.
+    WORKSHOP_REF: tag, branch or commit to fetch instead of ``WORKSHOP_REF``
+        (the notebooks' set-up cell sets it to the release they were built
+        for, unless it is set already).
     WORKSHOP_PIP: command that replaces ``python -m pip`` (tests put a
         recording fake here).
     WORKSHOP_PRETEND_MISSING: comma-separated package names to treat as not
@@ -60,6 +63,12 @@ TESTS_ONLY = ("nbval", "pytest")
 
 GIT_TIMEOUT_S = 300
 PIP_TIMEOUT_S = 600
+# Asking the repository whether a ref exists takes about a second; a network
+# that does not answer within this is reported before any long clone starts.
+LS_REMOTE_TIMEOUT_S = 30
+RELEASE_TAG = re.compile(r"v(?P<version>\d+\.\d+\.\d+)")
+COMMIT = re.compile(r"[0-9a-f]{7,40}")
+VERSION_LINE = re.compile(r'^__version__ = "(?P<version>[^"]+)"', re.MULTILINE)
 
 
 class SetupError(Exception):
@@ -86,6 +95,28 @@ def repo_url():
 def workshop_ref():
     """Return the ref to fetch: ``WORKSHOP_REF`` from the environment or default."""
     return os.environ.get("WORKSHOP_REF") or WORKSHOP_REF
+
+
+def release_version(ref):
+    """Return the version a release tag names (``"v1.1.0"`` -> ``"1.1.0"``).
+
+    Returns None for a branch or a commit, whose version is not known ahead.
+    """
+    match = RELEASE_TAG.fullmatch(ref)
+    return match.group("version") if match else None
+
+
+def files_version(target):
+    """Return ``__version__`` of ``target/helpers`` read from its text, or None.
+
+    None when ``helpers/`` is absent or older than version numbers (1.0.0
+    and before had none). Reading the text leaves the running kernel alone.
+    """
+    init = pathlib.Path(target) / "helpers" / "__init__.py"
+    if not init.is_file():
+        return None
+    match = VERSION_LINE.search(init.read_text(encoding="utf-8"))
+    return match.group("version") if match else None
 
 
 def raw_file_url(path, ref=WORKSHOP_REF, url=REPO_URL):
@@ -248,34 +279,95 @@ def run_command(command, timeout, what, fix, cwd=None):
     return result
 
 
-def clone(url, ref, destination):
-    """Clone ``url`` at ``ref`` into ``destination`` (shallow when ``ref`` allows).
+def missing_ref_fix(url, ref):
+    """Return what to do when ``url`` has no tag or branch ``ref``."""
+    return (
+        f"a maintainer publishes release {ref} with: git push --atomic origin main "
+        f"{ref}; meanwhile, to use a branch (or a fork), run a cell with "
+        "%env WORKSHOP_REF=main (and %env WORKSHOP_REPO_URL=<fork address>) "
+        "and run the set-up again"
+    )
 
-    A tag or branch is fetched with ``git clone --depth 1 --branch``; a commit
-    (or anything that fails that way) with a full clone and a checkout.
+
+def check_ref(url, ref, fix):
+    """Ask ``url`` whether it has the tag or branch ``ref``, quickly.
+
+    Tells "no network" from "no such release" before any long clone starts.
+
+    Args:
+        url: repository address.
+        ref: tag or branch.
+        fix: what to do when the repository does not answer.
+
+    Raises:
+        SetupError: the repository did not answer, or has no such ref.
+    """
+    result = run_command(
+        ["git", "ls-remote", url, ref], LS_REMOTE_TIMEOUT_S,
+        f"could not fetch the workshop files from {url} at {ref}: the "
+        "repository did not answer", fix,
+    )
+    if not result.stdout.strip():
+        raise SetupError(
+            f"{url} has no tag or branch {ref!r}: release {ref} is not on the "
+            "repository (the connection works)",
+            missing_ref_fix(url, ref),
+        )
+
+
+def clone(url, ref, destination):
+    """Clone ``url`` at ``ref`` into ``destination``.
+
+    A tag or branch is checked with ``git ls-remote`` first, then fetched with
+    ``git clone --depth 1 --branch``; a commit needs a full clone and a
+    checkout.
     """
     fix = (
-        "check the internet connection and run the set-up again, or fetch by "
-        f"hand: git clone --branch {ref} {url} workshop && "
+        "fetch by hand: "
+        f"git clone --branch {ref} {url} workshop && "
         f"cp -r {' '.join('workshop/' + item for item in WORKSHOP_ITEMS)} ."
     )
     what = f"could not fetch the workshop files from {url} at {ref}"
     if shutil.which("git") is None:
         raise SetupError(f"{what}: git is not installed",
                          "install git (apt-get install git) and run again")
-    try:
+    if COMMIT.fullmatch(ref) is None:
+        check_ref(url, ref, "check the internet connection (and WORKSHOP_REPO_URL, "
+                  "if set) and run the set-up again, or " + fix)
+        print(f"fetching the workshop files from {url} at {ref} ...", flush=True)
         run_command(
             ["git", "clone", "--quiet", "--depth", "1", "--branch", ref, url,
              str(destination)],
-            GIT_TIMEOUT_S, what, fix,
+            GIT_TIMEOUT_S, what, "run the set-up again, or " + fix,
         )
         return
-    except SetupError:  # a commit, or a server that refuses shallow clones
-        shutil.rmtree(destination, ignore_errors=True)
+    print(f"fetching {url} (full history, for commit {ref}) ...", flush=True)
     run_command(["git", "clone", "--quiet", url, str(destination)],
-                GIT_TIMEOUT_S, what, fix)
+                GIT_TIMEOUT_S, what, "check the internet connection, or " + fix)
     run_command(["git", "-C", str(destination), "checkout", "--quiet", ref],
-                GIT_TIMEOUT_S, f"{what}: no such tag, branch or commit", fix)
+                GIT_TIMEOUT_S, f"{what}: no such commit", missing_ref_fix(url, ref))
+
+
+def set_aside(target, found):
+    """Move the workshop files of another release out of the way.
+
+    Args:
+        target: the working directory holding them.
+        found: their version, or None when they have none.
+
+    Returns:
+        The folder they were moved to (nothing is deleted).
+    """
+    folder = target / f"workshop-old-{found or 'unversioned'}"
+    suffix = 1
+    while folder.exists():
+        suffix += 1
+        folder = target / f"workshop-old-{found or 'unversioned'}-{suffix}"
+    folder.mkdir()
+    for item in (*WORKSHOP_ITEMS, BONUS_REQUIREMENTS):
+        if (target / item).exists():
+            os.replace(target / item, folder / item)
+    return folder
 
 
 def fetch_workshop_files(target, url, ref):
@@ -375,8 +467,20 @@ def find_target(colab):
     return here if (here / "helpers").is_dir() else cwd
 
 
-def make_importable(target):
-    """Put ``target`` first on ``sys.path`` (once) and import ``helpers``."""
+def make_importable(target, expected=None):
+    """Put ``target`` first on ``sys.path`` (once) and import ``helpers``.
+
+    Args:
+        target: the directory holding ``helpers/``.
+        expected: the version ``helpers`` must have (None: any).
+
+    Returns:
+        The folder and version of the imported package, for the report.
+
+    Raises:
+        SetupError: the import failed, or this process imported another
+            version of ``helpers`` earlier (it keeps that code until restart).
+    """
     if not any(pathlib.Path(entry or ".").resolve() == target for entry in sys.path):
         sys.path.insert(0, str(target))
     importlib.invalidate_caches()
@@ -388,7 +492,14 @@ def make_importable(target):
             "run the set-up again; if it persists, delete the helpers folder "
             "so that a fresh copy is fetched",
         )
-    return pathlib.Path(next(iter(helpers.__path__)))
+    version = getattr(helpers, "__version__", None)
+    if expected is not None and version != expected:
+        raise SetupError(
+            f"this runtime imported helpers {version or '(no version)'} earlier; "
+            f"Python keeps that code, not release {expected}",
+            "Runtime > Restart session, then run the set-up cell again",
+        )
+    return f"{next(iter(helpers.__path__))} (version {version or 'unknown'})"
 
 
 def run_setup():
@@ -400,10 +511,28 @@ def run_setup():
     pretend_missing = frozenset(normalise(n) for n in pretend.split(",") if n.strip())
     problems, installed = [], "nothing (all present)"
 
+    expected = release_version(workshop_ref())
     if colab:
+        found = files_version(target)
+        moved = None
+        if expected and (target / "helpers").is_dir() and found != expected:
+            moved = set_aside(target, found)
         copied = fetch_workshop_files(target, repo_url(), workshop_ref())
         files = (f"fetched {', '.join(copied)} from {repo_url()} at {workshop_ref()}"
                  if copied else "all present, nothing fetched")
+        if moved is not None:
+            files += (f" (release {expected}; those of {found or 'an older release'}"
+                      f" moved to {moved.name}/)")
+        fetched = files_version(target)
+        if expected and fetched != expected:
+            raise SetupError(
+                f"{repo_url()} at {workshop_ref()} holds helpers version "
+                f"{fetched or 'unknown (before 1.1.0)'}, not {expected}: the tag "
+                "points at a commit before that release's version change",
+                "maintainers: move the tag to the release commit (tools/release.py "
+                "makes both); learners: report this, and meanwhile set %env "
+                "WORKSHOP_REF=main and run the set-up again",
+            )
     elif not (target / "helpers").is_dir():
         name = REPO_URL.rsplit("/", 1)[-1]
         raise SetupError(
@@ -434,7 +563,7 @@ def run_setup():
 
     lines = [f"files: {files}"]
     try:
-        lines.append(f"helpers: {make_importable(target)}")
+        lines.append(f"helpers: {make_importable(target, expected)}")
         torch_version, device = describe_device()
     except SetupError as error:
         problems.append(error)

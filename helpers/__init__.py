@@ -23,6 +23,10 @@ still hides it). Values a person types are checked once, in the public
 function a notebook calls.
 """
 
+# The release this package belongs to; tools/release.py sets it, together with
+# WORKSHOP_REF in setup_colab.py and the newest CHANGELOG.md entry.
+__version__ = "1.0.0"
+
 from ._utils import data_path
 from .batching import Batch, make_batch
 from .evaluation import (

@@ -4,13 +4,16 @@
 # *Backup material of the NORBIS workshop "Differentiable programming for
 # flexible modelling with small data", Python edition.*
 #
-# Part I ended with a limit: automatic differentiation has nothing to say
-# about a program that draws **discrete** random numbers. Many models in
-# biostatistics are such programs: chain-binomial epidemics, branching
-# processes, agent-based models, anything that counts. If a parameter $p$
-# changes the *probabilities* of the counts, the expected output
-# $E[f(X_p)]$ changes smoothly with $p$, but every single simulated run is a
-# step function of $p$, and autodiff differentiates the run.
+# Part I differentiated programs with loops and branches (its section 2)
+# in *reverse mode*: record the operations, then walk them back. Every
+# number there was a smooth function of the parameters. Here we meet
+# programs where that fails: programs that draw **discrete** random
+# numbers. Many models in biostatistics are such programs: chain-binomial
+# epidemics, branching processes, agent-based models, anything that
+# counts. If a parameter $p$ changes the *probabilities* of the counts, the
+# expected output $E[f(X_p)]$ changes smoothly with $p$, but every single
+# simulated run is a step function of $p$, and autodiff differentiates the
+# run.
 #
 # This notebook builds, in plain PyTorch, the **stochastic triples** of Arya,
 # Schauer, Schäfer and Rackauckas ("Automatic differentiation of programs
@@ -19,14 +22,19 @@
 #
 # 1. the problem: zero pathwise derivatives, and why finite differences do
 #    not rescue us;
-# 2. the score-function (REINFORCE) estimator: unbiased, but noisy;
-# 3. stochastic triples: the idea with a picture, then the code (the triple
-#    and a Bernoulli draw written here, then imported from `helpers`);
-# 4. StochasticAD.jl's random-walk tutorial, reproduced, against the exact
-#    derivative;
-# 5. an epidemic (Reed-Frost): the derivative of the expected final size,
-#    and a parameter fitted by stochastic gradient descent;
-# 6. limits.
+# 2. the score-function (REINFORCE) estimator: unbiased, but noisy, and
+#    the baselines that reduce its noise;
+# 3. forward-mode autodiff with dual numbers, the machinery triples extend
+#    (you write one operation);
+# 4. stochastic triples: the idea with a picture, then the code (the triple
+#    and a Bernoulli draw written here, then imported from `helpers`; you
+#    write a geometric draw's alternative);
+# 5. StochasticAD.jl's random-walk tutorial, reproduced, against the exact
+#    derivative, and the estimators compared per unit of compute;
+# 6. an epidemic (Reed-Frost): the derivative of the expected final size,
+#    and its infection probability fitted by exact likelihood and by
+#    stochastic gradients of the mean;
+# 7. limits.
 #
 # Everything runs on a CPU in well under a minute (the sample counts below
 # are chosen for that; more samples only shrink the error bars).
@@ -41,6 +49,7 @@
 
 # %%
 import math
+import os
 import time
 
 import matplotlib.pyplot as plt
@@ -100,7 +109,7 @@ N_STEPS, N_SAMPLES = 20, 10_000
 P = 2.0 * N_STEPS
 exact_mean, exact_derivative = st.random_walk_exact(P, N_STEPS)
 print(f"n = {N_STEPS}, p = {P}: E[X_n^2] = {exact_mean:.3f}, "
-      f"d/dp E[X_n^2] = {exact_derivative:.4f} (exact, section 4 shows how)")
+      f"d/dp E[X_n^2] = {exact_derivative:.4f} (exact, section 5 shows how)")
 
 # %% [markdown]
 # **Finite differences** $\big(\bar f(p + h) - \bar f(p)\big)/h$ need two
@@ -144,13 +153,24 @@ pd.DataFrame(rows)
 # step up with $q = e^{-X/p}$, $\log(1 - q)$ for a step down, with
 # $\frac{d}{dp}\log q = X/p^2$ and $\frac{d}{dp}\log(1 - q) = -q X /
 # (p^2 (1 - q))$. Subtracting a **baseline** $b$ from $f$ keeps it unbiased
-# (the score has mean 0) and usually cuts the variance; the batch average of
-# $f$ is the simplest choice.
+# (the score has mean 0) and usually cuts the variance, *provided $b$ does
+# not depend on the sample's own path*. The batch average $\bar f$ of all
+# $N$ samples breaks that proviso a little: it contains $f_i/N$, so
+# $E[(f_i - \bar f)\,s_i] = (1 - 1/N)\,\frac{d}{dp}E[f]$, biased towards 0
+# by the factor $1 - 1/N$ (the other samples are independent of $s_i$,
+# whose mean is 0). The **leave-one-out** baseline, the mean of the *other*
+# $N - 1$ samples' $f$, has no such term and is unbiased; algebraically it is
+# the batch-mean estimate times $N/(N - 1)$. At $N = 10{,}000$ the bias is
+# 0.01%, far below the noise, but it is there, and with small batches
+# (say $N = 10$) it is 10%.
 
 
 # %%
 def score_function(p, n_steps, n_samples, seed, baseline):
-    """Per-sample score-function estimates for the walk, (n_samples,)."""
+    """Per-sample score-function estimates for the walk, (n_samples,).
+
+    baseline: "none", "batch mean" (biased by 1 - 1/N) or "leave-one-out".
+    """
     generator = torch.Generator().manual_seed(seed)
     x = torch.zeros(n_samples, dtype=torch.float64)
     score = torch.zeros(n_samples, dtype=torch.float64)  # d/dp log P(path)
@@ -161,25 +181,146 @@ def score_function(p, n_steps, n_samples, seed, baseline):
         score = score + torch.where(up, x / p**2, -dprob_up / (1 - prob_up))
         x = x + torch.where(up, 1.0, -1.0)
     f = x**2
-    return (f - f.mean()) * score if baseline else f * score
+    if baseline == "batch mean":
+        f = f - f.mean()  # includes f_i itself: the (1 - 1/N) bias
+    elif baseline == "leave-one-out":
+        f = f - (f.sum() - f) / (n_samples - 1)  # mean of the other samples
+    return f * score
 
 
-for baseline in (False, True):
+for baseline in ("none", "batch mean", "leave-one-out"):
     ours = score_function(P, N_STEPS, N_SAMPLES, SEED, baseline)
     torch.testing.assert_close(
         ours, st.random_walk_score(P, N_STEPS, N_SAMPLES, SEED, baseline))
     mean, error = mean_and_error(ours)
-    print(f"score function{' with baseline' if baseline else '':14s}: "
-          f"{mean:7.3f} ± {error:.3f}, standard deviation {ours.std():7.2f}")
-print(f"exact{'':23s}: {exact_derivative:7.3f}")
+    print(f"score function, baseline {baseline:13s}: {mean:7.3f} ± {error:.3f}, "
+          f"standard deviation {ours.std():7.2f}")
+print(f"exact{'':30s}: {exact_derivative:7.3f}")
 
 # %% [markdown]
-# Unbiased, and the same as `st.random_walk_score` (which sections 4 and the
-# benchmark use). But the score is a sum over all $n$ steps, each adding
-# noise, and every sample's weight is its whole $f$: the standard deviation
-# grows quickly with $n$, as section 4 shows.
+# All three agree with `st.random_walk_score` (which section 5 and the
+# benchmark use). The baseline cuts the spread by more than half; the
+# batch-mean and leave-one-out columns differ only in the fourth digit, as
+# the factor $N/(N-1)$ says. But the score is a sum over all $n$ steps,
+# each adding noise, and every sample's weight is its whole $f$: the
+# standard deviation grows quickly with $n$, as section 5 shows.
 #
-# ## 3. Stochastic triples
+# ## 3. Forward mode: dual numbers
+#
+# Part I's autodiff runs the program, then walks the record backwards
+# (*reverse mode*). Stochastic triples use the other mode, **forward
+# mode**, which needs no record at all: every number carries its
+# derivative along with it. A **dual number** is a pair
+# $(v, \dot v)$, "value $v$, changing at rate $\dot v$ per unit of the
+# input $p$". Start from $(p, 1)$ (the input changes at rate 1), and let every
+# operation apply the chain rule as it goes:
+# $(a, \dot a) + (b, \dot b) = (a + b, \dot a + \dot b)$ and
+# $(a, \dot a)(b, \dot b) = (ab, \dot a b + a \dot b)$. The output's
+# second part is the derivative. One run gives the derivative with respect
+# to one input: cheap when there is one parameter, as here.
+
+
+# %%
+class Dual:
+    """A value and its derivative with respect to one input (forward mode)."""
+
+    def __init__(self, value, delta):
+        self.value, self.delta = value, delta
+
+    def __add__(self, other):
+        other = other if isinstance(other, Dual) else Dual(other, 0.0)
+        return Dual(self.value + other.value, self.delta + other.delta)
+
+    def __mul__(self, other):
+        other = other if isinstance(other, Dual) else Dual(other, 0.0)
+        return Dual(self.value * other.value,
+                    self.delta * other.value + self.value * other.delta)
+
+    __radd__, __rmul__ = __add__, __mul__
+
+
+p_dual = Dual(torch.tensor(1.5, dtype=torch.float64), 1.0)  # the input, rate 1
+output = 3 * p_dual * p_dual + 2 * p_dual  # 3 p^2 + 2 p
+print(f"3 p^2 + 2 p at p = 1.5: value {output.value:.2f}, derivative "
+      f"{output.delta:.2f} (by hand: 6 p + 2 = 11)")
+assert abs(output.delta - 11.0) < 1e-12
+
+# %% [markdown]
+# ### Your turn: the exponential of a dual number
+#
+# The random walk needs $e^{-X/p}$. Complete `dual_exp` so that it returns
+# the dual number of $e^{x}$ for a dual number `x` (its `value` and `delta`
+# are tensors): the value is $e^{v}$, and the derivative follows from the
+# chain rule, $\frac{d}{dp} e^{v(p)} = e^{v}\,\dot v$.
+
+# %%
+# Your turn: replace the `...` with your code
+def dual_exp(x):
+    # a Dual: exp of x.value, and its derivative by the chain rule
+    ...
+
+
+# %%
+# Check: dual_exp against exp and the chain rule, number by number
+values = torch.tensor([-1.0, 0.0, 0.5, 2.0], dtype=torch.float64)
+rates = torch.tensor([1.0, -2.0, 0.5, 3.0], dtype=torch.float64)
+expected_value, expected_delta = values.exp(), values.exp() * rates
+answer = dual_exp(Dual(values, rates))
+if answer is None:
+    verdict = "Not yet: dual_exp returns None; complete it above."
+elif not isinstance(answer, Dual):
+    verdict = f"Wrong: return a Dual(value, delta), got {type(answer).__name__}."
+else:
+    try:
+        got_value = torch.as_tensor(answer.value, dtype=torch.float64)
+        got_delta = torch.as_tensor(answer.delta, dtype=torch.float64)
+    except (TypeError, ValueError, RuntimeError):
+        got_value = got_delta = None
+    if got_value is None or got_value.shape != values.shape or (
+            got_delta.shape != values.shape):
+        verdict = ("Wrong: value and delta must be tensors of shape "
+                   f"{tuple(values.shape)}, one entry per input number.")
+    elif not torch.allclose(got_value, expected_value):
+        verdict = f"Wrong: the value should be exp(v), {expected_value.tolist()}."
+    elif torch.allclose(got_delta, expected_delta):
+        verdict = "Right: exp(v) times the derivative of v, the chain rule."
+    elif torch.allclose(got_delta, -expected_delta):
+        verdict = "Wrong sign: the derivative of exp(v) is + exp(v) times v's."
+    elif torch.allclose(got_delta, expected_value):
+        verdict = ("Wrong: exp(v) alone is the derivative with respect to v; "
+                   "multiply by x.delta, v's own derivative (chain rule).")
+    else:
+        verdict = (f"Wrong: delta {got_delta.tolist()}, expected "
+                   f"{expected_delta.tolist()}.")
+print(verdict)
+
+# %% [markdown]
+# <details>
+# <summary><b>Solution</b> (open after trying)</summary>
+#
+# ```python
+# def dual_exp(x):
+#     value = torch.exp(x.value)
+#     return Dual(value, value * x.delta)
+# ```
+#
+# Every function of a dual number is written like this: the function on
+# the value, its derivative times the incoming rate on the second part.
+# </details>
+
+# %% [markdown]
+# Now push a dual number through one Bernoulli draw, the way the random
+# walk draws its steps: the value comes out, the derivative is 0, as in
+# section 1. The draw turns $p$ into a 0 or a 1 and forgets how it got
+# there; nothing in a dual number can say "a slightly larger $p$ would have
+# flipped this draw". That missing piece is what a stochastic triple adds.
+
+# %%
+p_dual = Dual(torch.full((5,), 0.3, dtype=torch.float64), 1.0)
+draw = Dual(torch.bernoulli(p_dual.value), 0.0)  # a draw is a constant to autodiff
+print("draws:", draw.value.tolist(), " derivative carried:", draw.delta)
+
+# ## 4. Stochastic triples
 #
 # ### The idea
 #
@@ -215,8 +356,9 @@ plt.show()
 
 # %% [markdown]
 # Everything computed from a draw carries this along: a **stochastic triple**
-# holds, for every sample (a *lane*), the value, its ordinary derivative
-# `delta` (for the smooth parts, e.g. $p^2$), and one weighted alternative.
+# holds, for every sample (a *lane*), the value and its ordinary derivative
+# `delta` (a dual number, section 3, for the smooth parts such as $p^2$), and
+# one weighted alternative.
 # An operation applies itself to the value and to the alternative:
 # alternative of $g(X)$ is $g(X + \text{jump})$, same weight. Two rules keep
 # it small and correct:
@@ -367,7 +509,79 @@ for name, (program, p_check, exact) in checks.items():
 pd.DataFrame(rows)
 
 # %% [markdown]
-# ## 4. The random walk, reproduced
+# ### Your turn: the alternative of a geometric draw
+#
+# $X \sim \text{Geometric}(p)$ counts the failures before the first success,
+# so $P(X \ge x) = (1 - p)^x$ and $P(X = x) = (1 - p)^x p$. Drawn from a
+# uniform $u$ by the inverse CDF, $X$ can only *fall* when $p$ grows: more
+# successes come sooner. When $p$ grows by $\varepsilon$, the probability
+# $\varepsilon \cdot \big|\frac{d}{dp} P(X \ge x)\big| = \varepsilon\, x
+# (1 - p)^{x - 1}$ moves from $X = x$ to $X = x - 1$. Given $X = x$, the
+# draw therefore flips to $x - 1$ at the rate (the weight) of that
+# probability divided by $P(X = x)$.
+#
+# **Your turn:** complete `geometric_alternative(x, p)` for draws `x` (a
+# float64 tensor) at probability `p` and an input that grows at rate 1: return
+# the pair `(jump, weight)`, tensors shaped like `x`, with the jump $-1$ (or
+# 0 where no flip can happen) and the weight the rate worked out above. A
+# weight is a rate, never negative: the direction goes into the jump.
+
+# %%
+# Your turn: replace the `...` with your code
+def geometric_alternative(x, p):
+    # (jump, weight), each shaped like x: X flips to x + jump at rate weight
+    ...
+
+
+# %%
+# Check: your jump times weight, draw by draw, against the helpers' geometric
+draws, helper_estimates = st.derivative_estimate(
+    lambda p: st.geometric(p), 0.3, 200, seed=SEED, return_values=True)
+answer = geometric_alternative(draws, 0.3)
+if answer is None:
+    verdict = "Not yet: geometric_alternative returns None; complete it above."
+elif not isinstance(answer, tuple | list) or len(answer) != 2:
+    verdict = f"Wrong: return a pair (jump, weight), got {type(answer).__name__}."
+else:
+    try:
+        jump, weight = (torch.as_tensor(part, dtype=torch.float64) * torch.ones_like(
+            draws) for part in answer)  # a number stands for every draw
+    except (TypeError, ValueError, RuntimeError):
+        jump = weight = None
+    if jump is None or jump.shape != draws.shape or weight.shape != draws.shape:
+        verdict = (f"Wrong: jump and weight must have the draws' shape "
+                   f"{tuple(draws.shape)} (or be single numbers).")
+    elif (weight < 0).any():
+        verdict = "Wrong: a weight is a rate, never negative; the jump says -1."
+    elif torch.allclose(jump * weight, helper_estimates):
+        verdict = "Right: X falls by one at rate x / (p (1 - p)), as st.geometric."
+    elif torch.allclose(jump * weight, -helper_estimates):
+        verdict = "Wrong sign: a larger p makes X smaller, so the jump is -1."
+    else:
+        verdict = (f"Wrong: for x = 3 jump * weight should be "
+                   f"{-3 / (0.3 * 0.7):.3f}; divide d/dp P(X >= x) by P(X = x).")
+print(verdict)
+
+# %% [markdown]
+# <details>
+# <summary><b>Solution</b> (open after trying)</summary>
+#
+# ```python
+# def geometric_alternative(x, p):
+#     # d/dp P(X >= x) = -x (1 - p)^(x - 1); divided by P(X = x) = (1 - p)^x p
+#     weight = x / (p * (1 - p))
+#     jump = torch.where(x > 0, -1.0, 0.0)
+#     return jump, weight
+# ```
+#
+# Where $x = 0$ the weight is 0 anyway, so `jump = -torch.ones_like(x)`
+# is as right. The average of `jump * weight` over many draws is
+# $-E[X]/(p(1-p)) = -1/p^2 = \frac{d}{dp}\frac{1-p}{p}$, the derivative of
+# $E[X]$. StochasticAD.jl and `st.geometric` use the same rule.
+# </details>
+
+# %% [markdown]
+# ## 5. The random walk, reproduced
 #
 # As in StochasticAD.jl's tutorial: $n = 10, 20, \dots, 100$ steps with
 # $p = 2n$, 10,000 samples per estimator. With triples, the walk is the
@@ -396,16 +610,26 @@ for n in range(10, 101, 10):
     start = time.perf_counter()
     triples = st.derivative_estimate(random_walk, 2.0 * n, N_SAMPLES,
                                      seed=SEED + n, n_steps=n)
-    seconds = time.perf_counter() - start
+    seconds_triples = time.perf_counter() - start
     score = st.random_walk_score(2.0 * n, n, N_SAMPLES, seed=SEED + n)
-    score_baseline = st.random_walk_score(2.0 * n, n, N_SAMPLES, seed=SEED + n,
-                                          baseline=True)
+    start = time.perf_counter()
+    score_loo = st.random_walk_score(2.0 * n, n, N_SAMPLES, seed=SEED + n,
+                                     baseline="leave-one-out")
+    seconds_score = time.perf_counter() - start
     mean, error = mean_and_error(triples)
-    rows.append({"n": n, "exact": exact, "triples mean": mean,
-                 "s.e.": error, "|mean - exact| / s.e.": abs(mean - exact) / error,
-                 "std triples": triples.std().item(),
-                 "std score + baseline": score_baseline.std().item(),
-                 "std score": score.std().item(), "seconds (triples)": seconds})
+    rows.append({
+        "n": n, "exact": exact, "triples mean": mean, "s.e.": error,
+        "|mean - exact| / s.e.": abs(mean - exact) / error,
+        "std triples": triples.std().item(),
+        "std score, leave-one-out": score_loo.std().item(),
+        "std score": score.std().item(),
+        "seconds triples": seconds_triples, "seconds score": seconds_score,
+        # variance x cost: the cost of reaching a given standard error
+        "per second": (triples.var() * seconds_triples
+                       / (score_loo.var() * seconds_score)).item(),
+        # triples draw two uniforms per step (the step, the pruning), score one
+        "per random number": (2 * triples.var() / score_loo.var()).item(),
+    })
 walk = pd.DataFrame(rows).set_index("n")
 # the program above is the helpers' one: same numbers on the same seed
 torch.testing.assert_close(triples, st.derivative_estimate(
@@ -415,7 +639,8 @@ walk.round(3)
 # %%
 fig, ax = plt.subplots(figsize=(6, 4))
 for column, label in (("std score", "score function"),
-                      ("std score + baseline", "score function, batch-mean baseline"),
+                      ("std score, leave-one-out",
+                       "score function, leave-one-out baseline"),
                       ("std triples", "stochastic triples")):
     ax.plot(walk.index, walk[column], "o-", label=label)
 ax.set_yscale("log")
@@ -424,18 +649,37 @@ ax.set_ylabel("standard deviation of one estimate")
 ax.set_title("Random walk: spread of the derivative estimators")
 ax.legend()
 plt.show()
-print("at n = 100, triples' std / score function with baseline: "
-      f"{walk.loc[100, 'std triples'] / walk.loc[100, 'std score + baseline']:.2f}"
-      f", / plain score function: "
+print("at n = 100, std triples / std score with leave-one-out baseline: "
+      f"{walk.loc[100, 'std triples'] / walk.loc[100, 'std score, leave-one-out']:.2f}"
+      f"; / plain score function: "
       f"{walk.loc[100, 'std triples'] / walk.loc[100, 'std score']:.3f}")
+print("variance x cost, triples / leave-one-out score (below 1: triples "
+      f"cheaper): per second {walk['per second'].median():.2f}, per random "
+      f"number {walk['per random number'].median():.2f} (medians over n; one "
+      f"run, load average {os.getloadavg()[0]:.1f})")
 
 # %% [markdown]
 # Every triple mean is within a few standard errors of the exact value, and
 # the triples' spread grows far more slowly with $n$ than the score
-# function's. `benchmarks/bench_stochastic.py` repeats this table on other
-# seeds and times it.
+# function's: at $n = 100$ it is about 0.4 of the leave-one-out score
+# function's and under a tenth of the plain one's.
 #
-# ## 5. An epidemic: the Reed-Frost chain binomial
+# **Per unit of compute the picture changes.** A standard error shrinks as
+# $\sqrt{\text{variance}/N}$, so the cost of a given precision is the
+# variance times the cost of one sample; the last two columns divide that
+# product for the triples by the one for the leave-one-out score function.
+# Counted in random numbers (the triples draw two per step, one for the
+# step and one for pruning) the triples need about a third of the work.
+# Counted in seconds of this Python implementation they are about even:
+# every triple operation does several tensor operations where the score
+# function does one. The benchmark `benchmarks/bench_stochastic_ad.py`
+# repeats this on other seeds and times it on a quiet core (table in
+# `benchmarks/README.md`). So on this walk the triples' advantage is their
+# variance and that the program is written plainly, not the clock; in a
+# compiled implementation (StochasticAD.jl) the ratio per second would move
+# towards the ratio per random number, which we have not measured.
+#
+# ## 6. An epidemic: the Reed-Frost chain binomial
 #
 # A small population (a household, a ward, a school class) with $S_0$
 # susceptibles and $I_0$ infectives. In each generation every susceptible
@@ -443,13 +687,15 @@ print("at n = 100, triples' std / score function with baseline: "
 # $$I_{t+1} \sim \text{Binomial}\big(S_t,\; 1 - (1 - \pi)^{I_t}\big),\qquad
 # S_{t+1} = S_t - I_{t+1}.$$
 # The **final size** is the number of the $S_0$ who were ever infected. Its
-# expectation has no closed form, but a small population allows an exact
+# distribution has no closed form, but a small population allows an exact
 # **dynamic programme** over the states $(S, I)$: the probability of every
-# state after each generation, with autodiff through it
-# (`st.reed_frost_exact`). The triple program is the model as written; note
-# that the binomial's count $S_t$ is itself a random draw, and that the
+# state after each generation, with autodiff through it. It gives the whole
+# distribution of the final size (`st.reed_frost_final_size`) and its mean
+# with the mean's derivative (`st.reed_frost_exact`). The triple program is
+# the model as written; note that the binomial's count $S_t$ is itself a
+# random draw, and that the
 # loop runs a fixed $S_0$ generations (a finished epidemic draws zeros): a
-# `while I > 0` would branch on a random value (section 6).
+# `while I > 0` would branch on a random value (section 7).
 
 
 # %%
@@ -476,66 +722,144 @@ print(f"d/dpi E[final size]: exact {exact_slope:.2f}, triples {mean:.2f} ± "
       f"{error:.2f} ({abs(mean - exact_slope) / error:.1f} standard errors away)")
 
 # %% [markdown]
-# ### Fitting $\pi$ by stochastic gradient descent
+# ### The final size is bimodal
 #
-# Suppose outbreaks in wards of this size end, on average, with 8 infected
-# among the 19 susceptibles. Which $\pi$ gives that mean? With
-# $m(\pi) = E[\text{final size}]$, the loss $(m(\pi) - 8)^2$ has gradient
-# $2\,(m(\pi) - 8)\,m'(\pi)$. We estimate the two
-# factors from **two halves** of one batch of simulations (a product of two
-# estimates from the same samples would be biased) and hand the gradient
-# to Adam. No derivative of the simulator was written by hand. Near the
-# answer the gradient is mostly noise, so the estimate of $\pi$ is the
-# average of the last 20 of 50 steps (Polyak averaging).
+# The mean hides the shape. With one introduction, either the first
+# infective infects nobody (probability $(1 - \pi)^{19} \approx 0.2$ at
+# $\pi = 0.08$) or the outbreak takes off and reaches most of the ward:
 
 # %%
-TARGET = 8.0
+distribution = st.reed_frost_final_size(PI, SUSCEPTIBLE, INFECTED)
+simulated_share = torch.bincount(sizes.long(), minlength=SUSCEPTIBLE + 1) / N_SAMPLES
+fig, ax = plt.subplots(figsize=(7, 3.2))
+final_sizes = range(SUSCEPTIBLE + 1)
+ax.bar(final_sizes, distribution, color="tab:blue", alpha=0.6,
+       label="exact (dynamic programme)")
+ax.plot(final_sizes, simulated_share, "k.",
+        label=f"share of {N_SAMPLES:,} simulated epidemics")
+ax.axvline(exact_size, color="tab:red", linestyle="--",
+           label=f"mean {exact_size:.1f}")
+ax.set_xlabel("final size (infected among the 19 susceptibles)")
+ax.set_ylabel("probability")
+ax.set_title(f"Reed-Frost final size, π = {PI}")
+ax.legend()
+plt.show()
+
+# %% [markdown]
+# ### Fitting $\pi$: exact likelihood, and the mean by stochastic gradients
+#
+# Suppose we observed the final sizes of outbreaks in 30 wards of this size
+# (here simulated with $\pi = 0.08$). Two ways to estimate $\pi$:
+#
+# * **Maximum likelihood.** The exact distribution gives the
+#   log-likelihood $\sum_k \log P_\pi(\text{final size}_k)$; we maximise
+#   it over a grid of 300 values of $\pi$ (one vectorised dynamic
+#   programme, about a second). It uses the whole bimodal shape.
+# * **Matching the mean** (method of moments): the $\pi$ whose
+#   $m(\pi) = E[\text{final size}]$ equals the observed mean $\bar y$. This is
+#   what stochastic triples can do when **no** exact distribution exists (a
+#   bigger population, an agent-based model): they estimate $m'(\pi)$ from
+#   the simulator, so the loss $(m(\pi) - \bar y)^2$ with gradient
+#   $2\,(m(\pi) - \bar y)\,m'(\pi)$ can go to Adam. We estimate the two
+#   factors from **two halves** of one batch of simulations (a product of
+#   two estimates from the same samples would be biased). No derivative of
+#   the simulator was written by hand. Near the answer the gradient is
+#   mostly noise, so the estimate is the average of the last 20 of 50 steps
+#   (Polyak averaging).
+#
+# Here the exact likelihood is cheap, so it is the estimator to use; the
+# triple fit shows what one does without it, and the comparison below
+# shows what the mean throws away.
+
+# %%
+PI_TRUE, N_WARDS = 0.08, 30
+observed = st.reed_frost_final_size(PI_TRUE, SUSCEPTIBLE, INFECTED).multinomial(
+    N_WARDS, replacement=True, generator=torch.Generator().manual_seed(SEED))
+grid = torch.linspace(0.01, 0.25, 300, dtype=torch.float64)
+table = st.reed_frost_final_size(grid, SUSCEPTIBLE, INFECTED)  # (300, S0 + 1)
+log_likelihood = table[:, observed].clamp(min=1e-300).log().sum(dim=1)  # (300,)
+pi_likelihood = grid[log_likelihood.argmax()].item()
+grid_means = table @ torch.arange(SUSCEPTIBLE + 1, dtype=torch.float64)
+target = observed.double().mean().item()
+pi_mean_exact = grid[(grid_means - target).abs().argmin()].item()
+
 pi = torch.tensor(0.04, dtype=torch.float64, requires_grad=True)
 optimizer = torch.optim.Adam([pi], lr=0.01)
 path = []
 for step in range(50):
-    sizes, slopes = st.derivative_estimate(
+    sizes_now, slopes_now = st.derivative_estimate(
         st.reed_frost, pi.item(), 1000, seed=SEED + step, return_values=True,
         susceptible=SUSCEPTIBLE, infected=INFECTED)
-    pi.grad = 2 * (sizes[:500].mean() - TARGET) * slopes[500:].mean()
+    pi.grad = 2 * (sizes_now[:500].mean() - target) * slopes_now[500:].mean()
     optimizer.step()
     with torch.no_grad():
         pi.clamp_(0.001, 0.999)
     path.append(pi.item())
-fitted = sum(path[-20:]) / 20
-
-grid = torch.linspace(0.02, 0.2, 10).tolist()
-curve = [st.reed_frost_exact(value, SUSCEPTIBLE, INFECTED)[0] for value in grid]
-# the curve rises with pi: interpolate where it crosses the target
-above = next(k for k, size in enumerate(curve) if size > TARGET)
-share = (TARGET - curve[above - 1]) / (curve[above] - curve[above - 1])
-crossing = grid[above - 1] + share * (grid[above] - grid[above - 1])
-print(f"fitted pi = {fitted:.4f}; exact E[final size] there: "
-      f"{st.reed_frost_exact(fitted, SUSCEPTIBLE, INFECTED)[0]:.2f} (target "
-      f"{TARGET}; the exact curve crosses it near pi = {crossing:.3f})")
+pi_mean_triples = sum(path[-20:]) / 20
+print(f"{N_WARDS} wards, observed final sizes: {sorted(observed.tolist())}")
+print(f"maximum likelihood: pi = {pi_likelihood:.4f}; mean matched exactly: "
+      f"{pi_mean_exact:.4f}; mean matched with triple gradients: "
+      f"{pi_mean_triples:.4f} (truth {PI_TRUE}; one data set, no conclusion)")
 
 # %%
-fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-left.plot(grid, curve, "o-", markersize=3,
-          label="exact E[final size] (dynamic programme)")
-left.axhline(TARGET, color="gray", linestyle=":", label=f"target {TARGET}")
-left.axvline(fitted, color="tab:red", linestyle="--", label="fitted π")
+fig, (left, right) = plt.subplots(1, 2, figsize=(11, 3.6))
+left.plot(grid, log_likelihood - log_likelihood.max(), label="log-likelihood")
+left.axvline(pi_likelihood, color="tab:blue", linestyle="--",
+             label="maximum likelihood")
+left.axvline(pi_mean_exact, color="tab:orange", linestyle=":",
+             label="mean matched (exact)")
+left.axvline(PI_TRUE, color="gray", label="truth")
+left.set_ylim(-20, 1)
+left.set_xlim(0.03, 0.15)
 left.set_xlabel("π (infection probability per contact)")
-left.set_ylabel("expected final size")
-left.legend(loc="lower right")
+left.set_ylabel("log-likelihood minus its maximum")
+left.legend(loc="lower right", fontsize=9)
 right.plot(range(1, len(path) + 1), path, "o-", markersize=3,
-           label="π after each Adam step")
-right.axhline(fitted, color="tab:red", linestyle="--",
-              label="fitted π (mean of the last 20)")
+           label="π after each Adam step (triple gradients)")
+right.axhline(pi_mean_triples, color="tab:red", linestyle="--",
+              label="triple fit (mean of the last 20)")
+right.axhline(pi_mean_exact, color="tab:orange", linestyle=":",
+              label="mean matched (exact)")
 right.set_xlabel("step")
 right.set_ylabel("π")
-right.legend()
-fig.suptitle("Reed-Frost: fitting π to a mean final size of 8 with triple "
-             "gradients")
+right.legend(fontsize=9)
+fig.suptitle("Reed-Frost: π from 30 final sizes")
 plt.show()
 
 # %% [markdown]
-# ## 6. Limits
+# One data set says little. Over 500 simulated data sets of 30 wards (the
+# grid table makes each fit a lookup), the two estimators compare as
+# follows:
+
+# %%
+generator = torch.Generator().manual_seed(SEED + 1)
+data_sets = st.reed_frost_final_size(PI_TRUE, SUSCEPTIBLE, INFECTED).multinomial(
+    500 * N_WARDS, replacement=True, generator=generator).reshape(500, N_WARDS)
+counts = torch.nn.functional.one_hot(data_sets, SUSCEPTIBLE + 1).sum(dim=1)
+by_likelihood = grid[(counts.double() @ table.clamp(min=1e-300).log().T).argmax(dim=1)]
+by_mean = grid[(grid_means[None, :]
+                - data_sets.double().mean(dim=1, keepdim=True)).abs().argmin(dim=1)]
+pd.DataFrame({
+    name: {"mean": estimates.mean().item(), "sd": estimates.std().item(),
+           "root mean squared error": (estimates - PI_TRUE).pow(2).mean().sqrt().item()}
+    for name, estimates in (("maximum likelihood", by_likelihood),
+                            ("mean matched", by_mean))
+}).T.round(4)
+
+# %% [markdown]
+# Both are nearly unbiased; the likelihood's spread is smaller (its
+# variance about two thirds of the mean-matching one's): the split between
+# "no spread" and "take-off", and where the take-offs end, carry
+# information that the mean averages away. The triple fit above estimates
+# the mean-matching $\pi$, so it inherits that larger spread, plus its own
+# optimisation noise. Triples could also differentiate each likelihood term
+# $P_\pi(\text{size} = k) = E[\mathbf 1\{\text{size} = k\}]$, but a
+# derivative of a small probability estimated from rare events is noisy,
+# and the log of an estimate is biased; with small populations the exact
+# programme is the better tool.
+
+# %% [markdown]
+# ## 7. Limits
 #
 # * **No branching on a random value.** A triple follows one path per
 #   sample; an `if` on a draw would need the alternative's path too. The
@@ -548,14 +872,18 @@ plt.show()
 #   several parameters, one run each). StochasticAD.jl has more: other
 #   distributions, other pruning strategies, and integration with Julia's
 #   autodiff tools.
-# * **Variance still grows** in long programs with many draws (users of the
-#   Julia package report this too), though far more slowly than the score
-#   function's.
+# * **Variance still grows** in long programs with many draws, though in
+#   section 5 far more slowly than the score function's; and per second of
+#   this Python implementation the triples were no cheaper than the
+#   score function with a leave-one-out baseline.
 # * **Relaxations are the alternative, and biased.** The straight-through
-#   estimator (use the draw forward, pretend it was the identity backward)
-#   and Gumbel-softmax (replace a categorical draw by a soft, temperature-
-#   controlled one) give low-variance gradients of a *different* model;
-#   the bias does not go away with more samples.
+#   estimator uses the draw in the forward pass and, in the backward pass,
+#   the derivative of a smooth stand-in (for a Bernoulli draw, of its
+#   probability $p$): a biased surrogate of the gradient, whose bias does
+#   not shrink with more samples. Gumbel-softmax replaces a categorical draw
+#   by a soft, temperature-controlled one: its gradients are those of a
+#   relaxed model, unbiased for the original only as the temperature goes to
+#   0, where their variance grows.
 
 # %%
 def branching_walk(p):
@@ -578,9 +906,16 @@ except TypeError as error:
 # * Stochastic triples carry those flips along as one weighted alternative
 #   per sample, pruned to stay small and coupled to stay close: unbiased
 #   derivative estimates of the *expected* output, from the plain program.
-# * On StochasticAD.jl's random walk they are several times less noisy than
-#   the score function with a baseline; on a chain-binomial epidemic they give
-#   the exact derivative's value within the error bars and drive a fit.
+# * On StochasticAD.jl's random walk their spread is about 0.4 of the score
+#   function's with a leave-one-out baseline (a batch-mean baseline that
+#   includes the sample itself is biased by $1 - 1/N$); per random number
+#   they cost about a third as much for a given precision, per second of
+#   this Python code about the same.
+# * On a chain-binomial epidemic they give the exact derivative's value
+#   within the error bars and drive a fit of the mean; where the exact
+#   final-size distribution is available, its likelihood is the better
+#   estimator.
 #
 # For speed and the full table on other seeds, see
-# `benchmarks/README.md` (section "Stochastic triples").
+# `benchmarks/README.md` (section "Stochastic triples", run by
+# `benchmarks/bench_stochastic_ad.py`).

@@ -3,6 +3,7 @@ helpers.bonus.icu_missing_reports,
 gradients, the fits, the baselines, the simulator's mechanisms, reading the
 CSV and the two plots."""
 
+import re
 import sys
 from pathlib import Path
 
@@ -25,12 +26,29 @@ from build_notebooks import parse_source
 NOTEBOOK = ROOT / "notebooks" / "icu_missing_reports.py"
 
 
+def notebook_cells():
+    return parse_source(NOTEBOOK.read_text(), NOTEBOOK.name)
+
+
+def solution(name):
+    """The hidden solution's code for ``name`` (a collapsed markdown cell)."""
+    for cell in notebook_cells():
+        if cell.kind == "markdown" and "<details>" in cell.source:
+            for block in re.findall(r"```python\n(.*?)```", cell.source, re.DOTALL):
+                if re.search(rf"^def {name}\(", block, re.MULTILINE):
+                    return block
+    raise AssertionError(f"no solution for {name}")
+
+
 def notebook_function(name):
-    """Run the notebook cell that defines ``name`` and return the function."""
-    cells = parse_source(NOTEBOOK.read_text(), NOTEBOOK.name)
-    (cell,) = [c for c in cells if c.kind == "code" and f"def {name}(" in c.source]
+    """The notebook's definition of ``name``: the code cell that defines it,
+    or, for a "your turn" function, the hidden solution."""
+    (source,) = [c.source for c in notebook_cells() if c.kind == "code"
+                 and f"def {name}(" in c.source]
+    if source.startswith("# Your turn"):
+        source = solution(name)
     namespace = {"torch": torch, "icu": icu}
-    code = compile(cell.source, f"{NOTEBOOK.name}:{name}", "exec")
+    code = compile(source, f"{NOTEBOOK.name}:{name}", "exec")
     exec(code, namespace)  # noqa: S102 (our own notebook cell, to test it)
     return namespace[name]
 
@@ -136,8 +154,8 @@ def test_plain_gradient_descent_cell_equals_the_helper(shipped):
     plain = notebook_function("plain_gradient_descent")
     y, z, r = shipped.y[:30], shipped.z[:30], shipped.reported[:30]
     torch.testing.assert_close(
-        plain(y, z, r, steps=20),
-        icu.fit_plain_gradient_descent(y, z, r, steps=20), equal_nan=True)
+        plain(y, z, r, n_steps=20),
+        icu.fit_plain_gradient_descent(y, z, r, n_steps=20), equal_nan=True)
 
 
 def test_adam_fit_reaches_least_squares_on_complete_series():
@@ -145,7 +163,7 @@ def test_adam_fit_reaches_least_squares_on_complete_series():
         20, 40, 3, settings=icu.SimulationSettings(
             late_start=0, gap_start=0, admissions_per_incidence=1.0))
     a = icu.to_arrays(data)
-    beta = icu.fit_increment_model(a.y, a.z, a.reported, steps=600)
+    beta = icu.fit_increment_model(a.y, a.z, a.reported, n_steps=600)
     for h in range(20):
         design = torch.stack([torch.ones(39).double(), a.y[h, :-1], a.z[h, :-1]], 1)
         exact = torch.linalg.lstsq(design, a.y[h].diff()[:, None]).solution[:, 0]
@@ -158,15 +176,18 @@ def test_adam_fit_reaches_least_squares_on_complete_series():
 
 def test_hospitals_are_fitted_independently(shipped):
     y, z, r = shipped.y[:40], shipped.z[:40], shipped.reported[:40]
-    together = icu.fit_increment_model(y, z, r, steps=50)
-    alone = icu.fit_increment_model(y[7:8], z[7:8], r[7:8], steps=50)
+    together = icu.fit_increment_model(y, z, r, n_steps=50)
+    alone = icu.fit_increment_model(y[7:8], z[7:8], r[7:8], n_steps=50)
     torch.testing.assert_close(together[7:8], alone)
 
 
 def test_fit_arguments_are_checked(shipped):
-    with pytest.raises(ValueError, match="steps"):
+    with pytest.raises(ValueError, match="n_steps"):
         icu.fit_increment_model(shipped.y, shipped.z, shipped.reported,
-                                       steps=0)
+                                       n_steps=0)
+    with pytest.raises(ValueError, match="n_steps"):
+        icu.fit_plain_gradient_descent(shipped.y, shipped.z, shipped.reported,
+                                       n_steps=1.5)
     with pytest.raises(ValueError, match="lr"):
         icu.fit_increment_model(shipped.y, shipped.z, shipped.reported,
                                        lr="0.1")
@@ -182,13 +203,22 @@ def test_fallback_rule():
 
 def test_last_day_baselines_by_hand():
     data = icu.simulate_hospitals(30, 20, 1)
-    predictions = icu.last_day_predictions(data, steps=20)
+    predictions = icu.last_day_predictions(data, n_steps=20)
     a = icu.to_arrays(data)
     row = int(np.flatnonzero(a.hospitals == predictions["hospital"].iloc[0])[0])
     y, z = a.y[row, :-1].numpy(), a.z[row, :-1].numpy()
     first = predictions.iloc[0]
     assert first["observed"] == a.y[row, -1] - a.y[row, -2]
     assert first["zero"] == 0 and first["mean"] == pytest.approx(np.diff(y).mean())
+    # the two modified means: this bundle's rule and the published code's
+    for _, row in predictions.iterrows():
+        h = int(np.flatnonzero(a.hospitals == row["hospital"])[0])
+        series = a.y[h, :-1].numpy()
+        mean = np.diff(series).mean()
+        assert row["modified mean"] == pytest.approx(
+            0.0 if series[-1] == series[-2] else mean)
+        assert row["modified mean (published code)"] == pytest.approx(
+            0.0 if series[-1] == 0 else mean)
     design = np.column_stack([np.ones(18), y[:-1], z[:-1]])
     coef = np.linalg.lstsq(design, np.diff(y), rcond=None)[0]
     assert first["LOCF + regression"] == pytest.approx(coef @ [1, y[-1], z[-1]])
@@ -305,3 +335,248 @@ def test_plots_return_labelled_figures():
     fitted = truth.coefficients[["hospital", "b1", "b2", "b3"]]
     assert len(icu.plot_coefficients(fitted, truth.coefficients).axes) == 3
     plt.close("all")
+
+
+# ---------------------------------------------------------------- your turn
+# Each check cell says "Right" for the hidden solution, "Wrong" for typical
+# mistakes (wrong shape or type, wrong sign, a near miss) and "Not yet" for
+# the stub the notebook ships with.
+
+
+def your_turn(name):
+    """``(stub, check)``: the notebook's cell defining ``name``, and the next."""
+    code = [c.source for c in notebook_cells() if c.kind == "code"]
+    (index,) = [i for i, source in enumerate(code)
+                if source.startswith("# Your turn") and f"def {name}(" in source]
+    assert code[index + 1].startswith("# Check"), "a check cell follows"
+    return code[index], code[index + 1]
+
+
+def verdict(namespace, definition, check):
+    namespace = dict(namespace)
+    exec(definition, namespace)  # noqa: S102
+    exec(check, namespace)  # noqa: S102
+    return namespace["verdict"]
+
+
+def test_every_your_turn_cell_is_tested_here():
+    names = set()
+    for cell in notebook_cells():
+        if cell.kind == "code" and cell.source.startswith("# Your turn"):
+            names.update(re.findall(r"^def (\w+)\(", cell.source, re.MULTILINE))
+    assert names == {"increment_loss", "paired_difference"}
+
+
+@pytest.fixture(scope="module")
+def loss_namespace(shipped):
+    namespace = {"torch": torch, "icu": icu, "arrays": shipped}
+    (hand,) = [c.source for c in notebook_cells()
+               if c.kind == "code" and c.source.startswith("y_hand = ")]
+    exec(hand, namespace)  # noqa: S102
+    return namespace
+
+
+LOSS_WRONG = {
+    "per-day errors instead of one number": """\
+def increment_loss(y, z, reported, beta):
+    errors, y_tilde = [], None
+    for t in range(len(y)):
+        if y_tilde is None:
+            if reported[t]:
+                y_tilde = y[t]
+            continue
+        increment = beta[0] + beta[1] * y_tilde + beta[2] * z[t - 1]
+        if reported[t]:
+            errors.append((y[t] - y_tilde - increment) ** 2)
+            y_tilde = y[t]
+        else:
+            y_tilde = y_tilde + increment
+    return torch.stack(errors)
+""",
+    "wrong sign of the increment": """\
+def increment_loss(y, z, reported, beta):
+    total, n, y_tilde = 0.0 * beta.sum(), 0, None
+    for t in range(len(y)):
+        if y_tilde is None:
+            if reported[t]:
+                y_tilde = y[t]
+            continue
+        increment = beta[0] + beta[1] * y_tilde + beta[2] * z[t - 1]
+        if reported[t]:
+            total, n, y_tilde = total + (y[t] - y_tilde + increment) ** 2, n + 1, y[t]
+        else:
+            y_tilde = y_tilde + increment
+    return total / max(n, 1)
+""",
+    "near miss: LOCF instead of the bridge": """\
+def increment_loss(y, z, reported, beta):
+    total, n, y_tilde = 0.0 * beta.sum(), 0, None
+    for t in range(len(y)):
+        if y_tilde is None:
+            if reported[t]:
+                y_tilde = y[t]
+            continue
+        increment = beta[0] + beta[1] * y_tilde + beta[2] * z[t - 1]
+        if reported[t]:
+            total, n = total + (y[t] - y_tilde - increment) ** 2, n + 1
+        y_tilde = y[t]
+    return total / max(n, 1)
+""",
+    "near miss: divided by all days": """\
+def increment_loss(y, z, reported, beta):
+    total, y_tilde = 0.0 * beta.sum(), None
+    for t in range(len(y)):
+        if y_tilde is None:
+            if reported[t]:
+                y_tilde = y[t]
+            continue
+        increment = beta[0] + beta[1] * y_tilde + beta[2] * z[t - 1]
+        if reported[t]:
+            total, y_tilde = total + (y[t] - y_tilde - increment) ** 2, y[t]
+        else:
+            y_tilde = y_tilde + increment
+    return total / len(y)
+""",
+    "no gradient (a float)": """\
+def increment_loss(y, z, reported, beta):
+    return 0.02405
+""",
+    "right on the toy series, wrong z day on hospitals": """\
+def increment_loss(y, z, reported, beta):
+    total, n, y_tilde = 0.0 * beta.sum(), 0, None
+    for t in range(len(y)):
+        if y_tilde is None:
+            if reported[t]:
+                y_tilde = y[t]
+            continue
+        increment = beta[0] + beta[1] * y_tilde + beta[2] * z[t - 1]
+        if t > 5:
+            increment = increment + beta[2] * (z[t] - z[t - 1])
+        if reported[t]:
+            total, n, y_tilde = total + (y[t] - y_tilde - increment) ** 2, n + 1, y[t]
+        else:
+            y_tilde = y_tilde + increment
+    return total / max(n, 1)
+""",
+}
+
+
+def test_loss_check_says_not_yet_for_the_stub(loss_namespace):
+    stub, check = your_turn("increment_loss")
+    assert verdict(loss_namespace, stub, check).startswith("Not yet")
+
+
+def test_loss_check_accepts_the_solution(loss_namespace):
+    _, check = your_turn("increment_loss")
+    answer = verdict(loss_namespace, solution("increment_loss"), check)
+    assert answer.startswith("Right"), answer
+
+
+@pytest.mark.parametrize("mistake", LOSS_WRONG)
+def test_loss_check_rejects_wrong_answers(loss_namespace, mistake):
+    _, check = your_turn("increment_loss")
+    answer = verdict(loss_namespace, LOSS_WRONG[mistake], check)
+    assert answer.startswith("Wrong"), (mistake, answer)
+
+
+def test_the_loss_of_one_hospital_is_the_batched_loss(shipped):
+    beta = beta_of(0.05, -0.1, 0.03)
+    for h in (0, 5, 77):
+        one = icu.increment_loss(shipped.y[h].tolist(), shipped.z[h].tolist(),
+                                 shipped.reported[h].tolist(), beta)
+        assert one.shape == ()
+        torch.testing.assert_close(one, icu.increment_loss_batched(
+            shipped.y[h:h + 1], shipped.z[h:h + 1], shipped.reported[h:h + 1],
+            beta[None])[0])
+
+
+@pytest.fixture(scope="module")
+def paired_namespace():
+    data = icu.simulate_hospitals(150, 30, 5)
+    namespace = {"torch": torch, "icu": icu, "pd": pd,
+                 "predictions": icu.last_day_predictions(data, n_steps=30)}
+    (cell,) = [c.source for c in notebook_cells()
+               if c.kind == "code" and c.source.startswith("squared = ")]
+    exec(cell, namespace)  # noqa: S102
+    return namespace
+
+
+PAIRED_WRONG = {
+    "per-hospital differences instead of two numbers": """\
+def paired_difference(squared_a, squared_b):
+    return squared_a - squared_b
+""",
+    "wrong sign": """\
+def paired_difference(squared_a, squared_b):
+    d = squared_b - squared_a
+    return d.sum().item(), (d.std() * len(d) ** 0.5).item()
+""",
+    "near miss: the unpaired standard error": """\
+def paired_difference(squared_a, squared_b):
+    n = len(squared_a)
+    se = ((squared_a.var() + squared_b.var()) * n).sqrt()
+    return (squared_a.sum() - squared_b.sum()).item(), se.item()
+""",
+    "near miss: the standard error of the mean difference": """\
+def paired_difference(squared_a, squared_b):
+    d = squared_a - squared_b
+    return d.sum().item(), (d.std() / len(d) ** 0.5).item()
+""",
+}
+
+
+def test_paired_check_says_not_yet_for_the_stub(paired_namespace):
+    stub, check = your_turn("paired_difference")
+    assert verdict(paired_namespace, stub, check).startswith("Not yet")
+
+
+def test_paired_check_accepts_the_solution_and_equals_the_helper(paired_namespace):
+    _, check = your_turn("paired_difference")
+    answer = verdict(paired_namespace, solution("paired_difference"), check)
+    assert answer.startswith("Right"), answer
+    other = """\
+def paired_difference(squared_a, squared_b):
+    import math
+    d = (squared_a - squared_b).tolist()
+    mean = sum(d) / len(d)
+    sd = math.sqrt(sum((x - mean) ** 2 for x in d) / (len(d) - 1))
+    return sum(d), sd * math.sqrt(len(d))
+"""
+    assert verdict(paired_namespace, other, check).startswith("Right")
+    ours = notebook_function("paired_difference")
+    squared = paired_namespace["squared"]
+    for a in icu.MODELS[1:]:
+        assert icu.paired_difference(squared[a], squared["zero"]) == pytest.approx(
+            ours(squared[a], squared["zero"]), rel=1e-12)
+
+
+@pytest.mark.parametrize("mistake", PAIRED_WRONG)
+def test_paired_check_rejects_wrong_answers(paired_namespace, mistake):
+    _, check = your_turn("paired_difference")
+    answer = verdict(paired_namespace, PAIRED_WRONG[mistake], check)
+    assert answer.startswith("Wrong"), (mistake, answer)
+
+
+def test_paired_difference_by_hand_and_its_checks():
+    a, b = [1.0, 4.0, 0.0, 2.0], [0.0, 1.0, 1.0, 0.0]
+    d = np.subtract(a, b)  # 1, 3, -1, 2
+    difference, error = icu.paired_difference(a, b)
+    assert difference == pytest.approx(5.0)
+    assert error == pytest.approx(d.std(ddof=1) * 2.0)
+    with pytest.raises(ValueError, match="squared_a"):
+        icu.paired_difference(a, b[:3])
+
+
+def test_published_numbers_name_existing_rows():
+    assert set(icu.PUBLISHED_LAST_DAY_SSE) <= set(icu.MODELS)
+    assert "b15b64565ddfd2093f5683f2aab43fd59cb95c3a" in icu.PUBLISHED_CODE
+
+
+def test_progress_bars_change_nothing(shipped):
+    y, z, r = shipped.y[:10], shipped.z[:10], shipped.reported[:10]
+    torch.testing.assert_close(
+        icu.fit_increment_model(y, z, r, n_steps=5, progress=True),
+        icu.fit_increment_model(y, z, r, n_steps=5, progress=False))
+    torch.testing.assert_close(
+        icu.fit_plain_gradient_descent(y, z, r, n_steps=5, progress=True),
+        icu.fit_plain_gradient_descent(y, z, r, n_steps=5), equal_nan=True)

@@ -105,10 +105,14 @@ def test_colab_setup_cell_downloads_the_pinned_setup_script():
     cell = next(c for c in load("Colab_Practicals.ipynb")["cells"]
                 if c["id"] == build_notebooks.COLAB_SETUP_ID)
     tree = ast.parse("".join(cell["source"]))
-    urls = [ast.literal_eval(node.value) for node in tree.body
-            if isinstance(node, ast.Assign) and node.targets[0].id == "SETUP_URL"]
-    assert urls == [setup_colab.raw_file_url("setup_colab.py")]
-    assert f"/{setup_colab.WORKSHOP_REF}/setup_colab.py" in urls[0]
+    stamped = [ast.literal_eval(node.value) for node in tree.body
+               if isinstance(node, ast.Assign) and node.targets[0].id == "RELEASE"]
+    assert stamped == [setup_colab.WORKSHOP_REF]
+    # the address the cell builds from RELEASE when no WORKSHOP_* is set
+    head = "".join(cell["source"]).split("setup_script = ", 1)[0]
+    namespace = {}
+    exec(head.replace("os.environ", "{}"), namespace)  # noqa: S102
+    assert namespace["SETUP_URL"] == setup_colab.raw_file_url("setup_colab.py")
 
 
 # --- the README --------------------------------------------------------------
@@ -224,7 +228,8 @@ def test_bonus_notebook_is_built_colab_style_in_its_folder(tiny_repo):
     assert [c["id"] for c in bonus["cells"]][:3] == [
         build_notebooks.BADGE_ID, bonus["cells"][1]["id"],
         build_notebooks.COLAB_SETUP_ID]
-    assert "blob/main/bonus/ICU_missing_reports.ipynb" in "".join(
+    release = setup_colab.WORKSHOP_REF
+    assert f"blob/{release}/bonus/ICU_missing_reports.ipynb" in "".join(
         bonus["cells"][0]["source"])
 
 

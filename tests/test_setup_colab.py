@@ -357,3 +357,31 @@ def test_urls_come_from_one_repository_constant():
         f"{setup_colab.WORKSHOP_REF}/setup_colab.py")
     with pytest.raises(ValueError, match="url='git@example.invalid:x.git'"):
         setup_colab.raw_file_url("x", url="git@example.invalid:x.git")
+
+
+@pytest.mark.parametrize(("ref", "expected"), [
+    ("v1.1.0", "1.1.0"), ("v10.0.12", "10.0.12"), ("main", None), ("1.1.0", None),
+    ("v1.1", None), ("v1.1.0-rc1", None), ("0123abc", None)])
+def test_release_version_is_read_only_from_release_tags(ref, expected):
+    assert setup_colab.release_version(ref) == expected
+
+
+def test_files_version_reads_the_text_of_helpers(tmp_path):
+    assert setup_colab.files_version(tmp_path) is None  # no helpers/
+    (tmp_path / "helpers").mkdir()
+    (tmp_path / "helpers" / "__init__.py").write_text('"""Old."""\nOLD = 1\n')
+    assert setup_colab.files_version(tmp_path) is None  # before version numbers
+    (tmp_path / "helpers" / "__init__.py").write_text('"""New."""\n\n'
+                                                      '__version__ = "1.2.3"\n')
+    assert setup_colab.files_version(tmp_path) == "1.2.3"
+
+
+def test_missing_ref_is_named_without_blaming_the_connection(
+        workshop_repo, tmp_path):
+    with pytest.raises(setup_colab.SetupError) as caught:
+        setup_colab.clone(str(workshop_repo), "v9.9.9", tmp_path / "checkout")
+    assert "has no tag or branch 'v9.9.9'" in caught.value.what
+    assert "git push --atomic origin main v9.9.9" in caught.value.fix
+    assert "%env WORKSHOP_REF=main" in caught.value.fix
+    assert "internet" not in caught.value.what + caught.value.fix
+    assert not (tmp_path / "checkout").exists()  # no full clone was tried

@@ -2,10 +2,13 @@
 
 import itertools
 import math
+import re
+from pathlib import Path
 
 import pytest
 import torch
 
+import build_notebooks
 from helpers.bonus import stochastic_ad as st
 
 N_SAMPLES = 40_000
@@ -226,10 +229,63 @@ def test_random_walk_exact_matches_enumeration():
 def test_random_walk_triples_and_score_function_are_unbiased():
     _, exact = st.random_walk_exact(20.0, 10)
     assert_unbiased(st.random_walk, 20.0, exact, n_samples=20_000, n_steps=10)
-    for baseline in (False, True):
+    for baseline in ("none", "leave-one-out"):
         estimates = st.random_walk_score(20.0, 10, 20_000, seed=2, baseline=baseline)
         error = estimates.std().item() / math.sqrt(20_000)
         assert abs(estimates.mean().item() - exact) <= 4 * error
+
+
+def test_score_baselines_batch_mean_is_leave_one_out_shrunk_by_1_minus_1_over_n():
+    n = 50
+    plain = st.random_walk_score(20.0, 10, n, seed=4)
+    batch = st.random_walk_score(20.0, 10, n, seed=4, baseline="batch mean")
+    loo = st.random_walk_score(20.0, 10, n, seed=4, baseline="leave-one-out")
+    # same walks; the leave-one-out estimate is the batch-mean one times n/(n-1)
+    torch.testing.assert_close(loo, batch * n / (n - 1))
+    # and its baseline is the mean of the other samples' X_n^2, by hand
+    generator = torch.Generator().manual_seed(4)
+    x = torch.zeros(n, dtype=torch.float64)
+    score = torch.zeros(n, dtype=torch.float64)
+    for _ in range(10):
+        prob_up = torch.exp(-x / 20.0)
+        up = torch.rand(n, generator=generator, dtype=torch.float64) < prob_up
+        score += torch.where(up, x / 400, -prob_up * x / 400 / (1 - prob_up))
+        x += torch.where(up, 1.0, -1.0)
+    f = x**2
+    others = torch.stack([torch.cat([f[:i], f[i + 1:]]).mean() for i in range(n)])
+    torch.testing.assert_close(loo, (f - others) * score)
+    torch.testing.assert_close(plain, f * score)
+
+
+def test_score_baseline_is_checked():
+    with pytest.raises(ValueError, match="baseline"):
+        st.random_walk_score(20.0, 10, 100, baseline=True)
+    with pytest.raises(ValueError, match="n_samples"):
+        st.random_walk_score(20.0, 10, 1, baseline="leave-one-out")
+
+
+def test_reed_frost_final_size_distribution():
+    pi = 0.3
+    two = st.reed_frost_final_size(pi, 2, 1)
+    none, one = (1 - pi) ** 2, 2 * pi * (1 - pi) ** 2
+    torch.testing.assert_close(
+        two, torch.tensor([none, one, 1 - none - one], dtype=torch.float64))
+    # S0 = 19: sums to 1, its mean is reed_frost_exact's, and it is bimodal
+    probabilities = st.reed_frost_final_size(0.08, 19, 1)
+    assert probabilities.sum().item() == pytest.approx(1.0, abs=1e-12)
+    assert (probabilities >= 0).all()
+    mean = (probabilities * torch.arange(20)).sum().item()
+    assert mean == pytest.approx(st.reed_frost_exact(0.08, 19, 1)[0], rel=1e-12)
+    # against 20,000 simulated epidemics (a plain numpy-free chain binomial)
+    generator = torch.Generator().manual_seed(5)
+    s = torch.full((20_000,), 19.0, dtype=torch.float64)
+    i = torch.ones(20_000, dtype=torch.float64)
+    for _ in range(19):
+        new = torch.binomial(s, 1 - (1 - 0.08) ** i, generator=generator)
+        s, i = s - new, new
+    frequencies = torch.bincount((19 - s).long(), minlength=20).double() / 20_000
+    se = (probabilities * (1 - probabilities) / 20_000).sqrt()
+    assert ((frequencies - probabilities).abs() <= 4.5 * se + 1e-4).all()
 
 
 def test_reed_frost_exact_small_cases():
@@ -319,3 +375,197 @@ def test_learners_own_error_surfaces_unchanged():
     with pytest.raises(NameError, match="undefined_rate") as info:
         st.derivative_estimate(my_program, 1.0, 10)
     assert info.traceback[-1].name == "my_program"
+
+
+# --- the notebook's "your turn" cells ------------------------------------------
+# Each check cell must say "Right" for the notebook's hidden solution, "Wrong"
+# for typical mistakes (wrong shape or type, wrong sign, a near miss) and
+# "Not yet" for the stub the notebook ships with.
+
+NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "stochastic_ad.py"
+
+
+def notebook_cells():
+    return build_notebooks.parse_source(NOTEBOOK.read_text("utf-8"), NOTEBOOK.name)
+
+
+def code_cells():
+    return [cell.source for cell in notebook_cells() if cell.kind == "code"]
+
+
+def your_turn(name):
+    """``(stub, check)``: the cell defining ``name`` for the learner, and the next."""
+    code = code_cells()
+    (index,) = [i for i, source in enumerate(code)
+                if source.startswith("# Your turn") and f"def {name}(" in source]
+    assert code[index + 1].startswith("# Check"), "a check cell follows"
+    return code[index], code[index + 1]
+
+
+def solution(name):
+    """The solution's code, from the fenced block in a collapsed markdown cell."""
+    for cell in notebook_cells():
+        if cell.kind == "markdown" and "<details>" in cell.source:
+            for block in re.findall(r"```python\n(.*?)```", cell.source, re.DOTALL):
+                if re.search(rf"^def {name}\(", block, re.MULTILINE):
+                    return block
+    raise AssertionError(f"no solution for {name}")
+
+
+def namespace_with(*markers):
+    """The notebook's imports cell and the code cells containing ``markers``."""
+    namespace = {}
+    for source in code_cells():
+        if "SEED = " in source or any(marker in source for marker in markers):
+            exec(source, namespace)  # noqa: S102 - notebook cells, as in Jupyter
+    return namespace
+
+
+def verdict(namespace, definition, check):
+    exec(definition, namespace)  # noqa: S102
+    exec(check, namespace)  # noqa: S102
+    return namespace["verdict"]
+
+
+def test_every_your_turn_cell_is_tested_here():
+    names = set()
+    for source in code_cells():
+        if source.startswith("# Your turn"):
+            names.update(re.findall(r"^def (\w+)\(", source, re.MULTILINE))
+    assert names == {"dual_exp", "geometric_alternative"}
+
+
+DUAL_EXP_WRONG = {
+    "a tuple instead of a Dual": """\
+def dual_exp(x):
+    return torch.exp(x.value), torch.exp(x.value) * x.delta
+""",
+    "one number instead of one per input": """\
+def dual_exp(x):
+    return Dual(torch.exp(x.value).sum(), (torch.exp(x.value) * x.delta).sum())
+""",
+    "wrong sign": """\
+def dual_exp(x):
+    return Dual(torch.exp(x.value), -torch.exp(x.value) * x.delta)
+""",
+    "no chain rule": """\
+def dual_exp(x):
+    return Dual(torch.exp(x.value), torch.exp(x.value))
+""",
+}
+
+
+@pytest.fixture(scope="module")
+def dual_namespace():
+    return namespace_with("class Dual:")
+
+
+def test_dual_exp_check_says_not_yet_for_the_stub(dual_namespace):
+    stub, check = your_turn("dual_exp")
+    assert verdict(dict(dual_namespace), stub, check).startswith("Not yet")
+
+
+def test_dual_exp_check_accepts_the_solution_and_other_spellings(dual_namespace):
+    _, check = your_turn("dual_exp")
+    namespace = dict(dual_namespace)
+    assert verdict(namespace, solution("dual_exp"), check).startswith("Right")
+    # the solution is forward-mode autodiff: compare with reverse mode
+    at = torch.tensor([0.3, -1.2], dtype=torch.float64, requires_grad=True)
+    Dual, dual_exp = namespace["Dual"], namespace["dual_exp"]
+    forward = dual_exp(Dual(2 * at.detach(), torch.full((2,), 2.0,
+                                                        dtype=torch.float64)))
+    (reverse,) = torch.autograd.grad(torch.exp(2 * at).sum(), at)
+    torch.testing.assert_close(forward.delta, reverse)
+    other = """\
+def dual_exp(x):
+    return Dual(x.value.exp(), x.delta * math.e ** x.value)
+"""
+    assert verdict(dict(dual_namespace), other, check).startswith("Right")
+
+
+@pytest.mark.parametrize("mistake", DUAL_EXP_WRONG)
+def test_dual_exp_check_rejects_wrong_answers(dual_namespace, mistake):
+    _, check = your_turn("dual_exp")
+    answer = verdict(dict(dual_namespace), DUAL_EXP_WRONG[mistake], check)
+    assert answer.startswith("Wrong"), (mistake, answer)
+
+
+def test_the_notebooks_dual_numbers_follow_the_product_rule(dual_namespace):
+    Dual = dual_namespace["Dual"]
+    at = torch.tensor([0.5, 2.0], dtype=torch.float64, requires_grad=True)
+    out = 3 * Dual(at.detach(), 1.0) * Dual(at.detach(), 1.0) + Dual(at.detach(), 1.0)
+    (reverse,) = torch.autograd.grad((3 * at * at + at).sum(), at)
+    torch.testing.assert_close(out.delta, reverse)
+
+
+GEOMETRIC_WRONG = {
+    "the mean of the draws instead of one pair per draw": """\
+def geometric_alternative(x, p):
+    return torch.tensor([-1.0, -1.0]), (x / (p * (1 - p))).mean()
+""",
+    "wrong sign (X grows with p)": """\
+def geometric_alternative(x, p):
+    return torch.where(x > 0, 1.0, 0.0), x / (p * (1 - p))
+""",
+    "near miss: forgot 1 - p": """\
+def geometric_alternative(x, p):
+    return -torch.ones_like(x), x / p
+""",
+    "a negative weight": """\
+def geometric_alternative(x, p):
+    return torch.ones_like(x), -x / (p * (1 - p))
+""",
+    "not a pair": """\
+def geometric_alternative(x, p):
+    return -x / (p * (1 - p))
+""",
+}
+
+
+@pytest.fixture(scope="module")
+def geometric_namespace():
+    return namespace_with()
+
+
+def test_geometric_check_says_not_yet_for_the_stub(geometric_namespace):
+    stub, check = your_turn("geometric_alternative")
+    assert verdict(dict(geometric_namespace), stub, check).startswith("Not yet")
+
+
+def test_geometric_check_accepts_the_solution_and_other_spellings(
+        geometric_namespace):
+    _, check = your_turn("geometric_alternative")
+    namespace = dict(geometric_namespace)
+    answer = verdict(namespace, solution("geometric_alternative"), check)
+    assert answer.startswith("Right"), answer
+    # the rule is unbiased: mean of jump * weight is d/dp E[X] = -1 / p^2
+    p = 0.3
+    draws = torch.distributions.Geometric(probs=p).sample(
+        (200_000,)).double()  # failures before the first success, as ours
+    jump, weight = namespace["geometric_alternative"](draws, p)
+    estimates = jump * weight
+    error = estimates.std().item() / math.sqrt(len(draws))
+    assert abs(estimates.mean().item() + 1 / p**2) <= 4 * error
+    other = """\
+def geometric_alternative(x, p):
+    return -1, x / p / (1 - p)
+"""
+    assert verdict(dict(geometric_namespace), other, check).startswith("Right")
+
+
+@pytest.mark.parametrize("mistake", GEOMETRIC_WRONG)
+def test_geometric_check_rejects_wrong_answers(geometric_namespace, mistake):
+    _, check = your_turn("geometric_alternative")
+    answer = verdict(dict(geometric_namespace), GEOMETRIC_WRONG[mistake], check)
+    assert answer.startswith("Wrong"), (mistake, answer)
+
+
+def test_the_notebooks_score_function_equals_the_helpers():
+    namespace = namespace_with()
+    for source in code_cells():
+        if source.startswith("def score_function("):
+            exec(source.split("\n\n\nfor baseline")[0], namespace)  # noqa: S102
+    for baseline in st.BASELINES:
+        torch.testing.assert_close(
+            namespace["score_function"](30.0, 15, 40, 3, baseline),
+            st.random_walk_score(30.0, 15, 40, seed=3, baseline=baseline))

@@ -1,12 +1,18 @@
-"""Tests of helpers.bonus.theophylline: the model, loss, fits and CSV loader."""
+"""Tests of helpers.bonus.theophylline: the model, loss, fits and CSV loader;
+and the notebook's two "your turn" cells (closed form, sparse design), whose
+check cells must say "Right" for the hidden solution, "Wrong" for typical
+mistakes and "Not yet" for the stub."""
 
 import math
+import pathlib
+import re
 
 import pandas as pd
 import pytest
 import torch
 from torchdiffeq import odeint
 
+import build_notebooks
 from helpers import data_path
 from helpers.bonus import theophylline as pk
 
@@ -198,3 +204,264 @@ def test_bad_settings_name_the_argument(study):
         pk.fit_population(study, [0, 0, 0], n_steps=0)
     with pytest.raises(ValueError, match="hidden must be an integer >= 0"):
         pk.PopulationModel(12, [0, 0, 0], hidden=-1)
+
+
+def test_without_the_weight_covariate_the_model_ignores_weight(study):
+    model = pk.PopulationModel(12, [-2.4, 0.4, -3.2], weight=False)
+    assert model.n_fixed == 3 and len(model.mean) == 3 + 2 * 12
+    z = model.sample(3, torch.Generator().manual_seed(0))
+    other = pk.covariates(study).flip(0)  # different covariates, same draws
+    for a, b in zip(model.subject_parameters(z, pk.covariates(study)),
+                    model.subject_parameters(z, other)):
+        assert torch.equal(a, b)
+    with_weight = pk.PopulationModel(12, [-2.4, 0.4, -3.2])
+    assert with_weight.n_fixed == 4
+    fit = pk.fit_population(study, [-2.45, 0.45, -3.2], weight=False, n_steps=5,
+                            progress=False)
+    assert "weight_effect" not in pk.summary(fit).index
+
+
+def test_lr_is_checked_by_name(study):
+    with pytest.raises(ValueError, match="lr must be"):
+        pk.fit_population(study, [0, 0, 0], lr=0)
+    fast = pk.fit_population(study, [-2.45, 0.45, -3.2], n_steps=3, lr=0.05,
+                             seed=1, progress=False)
+    slow = pk.fit_population(study, [-2.45, 0.45, -3.2], n_steps=3, lr=0.01,
+                             seed=1, progress=False)
+    assert fast.losses[0] == slow.losses[0] and fast.losses[-1] != slow.losses[-1]
+
+
+# --- sparse designs ---------------------------------------------------------------
+
+
+def test_keep_mask_keeps_the_k_smallest_allowed_scores():
+    scores = torch.tensor([[0.1, 0.9, 0.3, 0.2, 0.5], [0.4, 0.2, 0.8, 0.1, 0.6]])
+    allowed = torch.tensor([[False, True, True, True, True], [True] * 5])
+    expected = torch.tensor([[False, False, True, True, False],
+                             [False, True, False, True, False]])
+    assert torch.equal(pk.keep_mask(scores, allowed, 2), expected)
+
+
+def test_sparse_design_keeps_k_post_dose_samples_and_holds_out_the_rest(study):
+    post_dose = study.times > 0
+    for k in (2, 3, 5, 9):
+        train, held_out = pk.sparse_design(study, k, seed=7)
+        assert (train.observed.sum(1) == k).all()
+        assert not (train.observed & ~post_dose).any()  # Time 0 never kept
+        assert torch.equal(held_out, post_dose & ~train.observed)
+        assert torch.equal(train.conc, study.conc)
+    first, _ = pk.sparse_design(study, 3, seed=1)
+    again, _ = pk.sparse_design(study, 3, seed=1)
+    other, _ = pk.sparse_design(study, 3, seed=2)
+    assert torch.equal(first.observed, again.observed)
+    assert not torch.equal(first.observed, other.observed)
+
+
+@pytest.mark.parametrize("k", [0, 10, 2.5])
+def test_sparse_design_rejects_impossible_k(study, k):
+    with pytest.raises(ValueError, match="k must be an integer"):
+        pk.sparse_design(study, k)
+
+
+def test_sparse_experiment_errors_are_those_of_the_fits(study):
+    frame = pk.sparse_experiment(study, ks=(3,), seeds=(5,), n_steps=20,
+                                 progress=False)
+    assert list(frame.method) == list(pk.SPARSE_METHODS)
+    assert (frame.n_held_out == 12 * 7).all() and (frame.k == 3).all()
+    # the per-subject row, recomputed independently
+    train, held_out = pk.sparse_design(study, 3, seed=5)
+    fitted = pk.least_squares_prediction(pk.fit_least_squares(train), train,
+                                         study.times)
+    error = (fitted - study.conc)[held_out]
+    row = frame.set_index("method").loc["own least-squares fit"]
+    assert row.rmse == pytest.approx(error.square().mean().sqrt().item())
+    assert row.mae == pytest.approx(error.abs().mean().item())
+
+
+# --- the notebook's "your turn" cells -------------------------------------------
+
+SOURCE = pathlib.Path(__file__).resolve().parents[1] / "notebooks" / "theophylline.py"
+
+
+def notebook_cells():
+    text = SOURCE.read_text(encoding="utf-8")
+    return build_notebooks.parse_source(text, SOURCE.name)
+
+
+def your_turn(name):
+    """``(code cells before the stub, stub, check)`` for the function ``name``."""
+    code = [cell.source for cell in notebook_cells() if cell.kind == "code"]
+    (index,) = [i for i, source in enumerate(code)
+                if source.startswith("# Your turn") and f"def {name}(" in source]
+    assert code[index + 1].startswith("# Check"), "a check cell follows"
+    return code[:index], code[index], code[index + 1]
+
+
+def solution(name):
+    """The solution's code, from the fenced block in a collapsed markdown cell."""
+    for cell in notebook_cells():
+        if cell.kind == "markdown" and "<details>" in cell.source:
+            for block in re.findall(r"```python\n(.*?)```", cell.source, re.DOTALL):
+                if re.search(rf"^def {name}\(", block, re.MULTILINE):
+                    return block
+    raise AssertionError(f"no solution for {name}")
+
+
+def verdict(namespace, definition, check):
+    """Run a definition and the check cell; return the check's verdict."""
+    namespace = dict(namespace)
+    exec(definition, namespace)  # noqa: S102 - notebook cells, run as in Jupyter
+    exec(check, namespace)  # noqa: S102
+    return namespace["verdict"]
+
+
+@pytest.fixture(scope="module")
+def before_closed_form():
+    """The notebook's namespace up to the closed-form stub (data, ODE solve)."""
+    before, _, _ = your_turn("closed_form")
+    namespace = {}
+    for source in before:
+        exec(source, namespace)  # noqa: S102
+    return namespace
+
+
+CLOSED_FORM_WRONG = {
+    "wrong shape": """
+def closed_form(times, dose, log_ke, log_ka, log_cl):
+    ke, ka = log_ke.exp(), log_ka.exp()
+    volume = (log_cl - log_ke).exp()
+    decay = (-ke * times).exp() - (-ka * times).exp()
+    return (dose * ka / (volume * (ka - ke)) * decay).sum(0)
+""",
+    "wrong sign": """
+def closed_form(times, dose, log_ke, log_ka, log_cl):
+    ke, ka = log_ke.exp(), log_ka.exp()
+    volume = (log_cl - log_ke).exp()
+    decay = (-ka * times).exp() - (-ke * times).exp()
+    return dose * ka / (volume * (ka - ke)) * decay
+""",
+    "near miss": """
+def closed_form(times, dose, log_ke, log_ka, log_cl):
+    ke, ka, cl = log_ke.exp(), log_ka.exp(), log_cl.exp()
+    volume = cl * ke  # should be cl / ke
+    decay = (-ke * times).exp() - (-ka * times).exp()
+    return dose * ka / (volume * (ka - ke)) * decay
+""",
+    "not a tensor": """
+def closed_form(times, dose, log_ke, log_ka, log_cl):
+    return [0.0] * len(times)
+""",
+}
+
+
+def test_closed_form_check_says_not_yet_for_the_stub(before_closed_form):
+    _, stub, check = your_turn("closed_form")
+    assert verdict(before_closed_form, stub, check).startswith("Not yet")
+
+
+def test_closed_form_check_accepts_the_solution_and_other_spellings(
+        before_closed_form):
+    _, _, check = your_turn("closed_form")
+    assert verdict(before_closed_form, solution("closed_form"), check).startswith(
+        "Right")
+    # another correct way: the symmetric form dose ka ke / (Cl (ka - ke))
+    other = """
+def closed_form(times, dose, log_ke, log_ka, log_cl):
+    ke, ka, cl = torch.exp(log_ke), torch.exp(log_ka), torch.exp(log_cl)
+    return dose * ka * ke / (cl * (ka - ke)) * (torch.exp(-ke * times)
+                                                - torch.exp(-ka * times))
+"""
+    assert verdict(before_closed_form, other, check).startswith("Right")
+
+
+@pytest.mark.parametrize("mistake", CLOSED_FORM_WRONG)
+def test_closed_form_check_rejects_wrong_answers(before_closed_form, mistake):
+    _, _, check = your_turn("closed_form")
+    answer = verdict(before_closed_form, CLOSED_FORM_WRONG[mistake], check)
+    assert answer.startswith("Wrong"), answer
+    if mistake == "wrong sign":
+        assert answer.startswith("Wrong sign")
+
+
+@pytest.fixture(scope="module")
+def with_data():
+    """The notebook's imports and data cells (all the keep_mask check needs)."""
+    before, _, _ = your_turn("closed_form")
+    namespace = {}
+    for source in before[:2]:
+        exec(source, namespace)  # noqa: S102
+    return namespace
+
+
+KEEP_WRONG = {
+    "wrong shape": """
+def keep_mask(scores, post_dose, k):
+    return scores.masked_fill(~post_dose, float("inf")).argsort(dim=1)[:, :k]
+""",
+    "wrong sign": """
+def keep_mask(scores, post_dose, k):
+    ranked = scores.masked_fill(~post_dose, -float("inf")).argsort(
+        dim=1, descending=True)
+    keep = torch.zeros_like(post_dose)
+    keep.scatter_(1, ranked[:, :k], True)
+    return keep
+""",
+    "near miss": """
+def keep_mask(scores, post_dose, k):
+    ranked = scores.argsort(dim=1)  # forgets that Time 0 may not be kept
+    keep = torch.zeros_like(post_dose)
+    keep.scatter_(1, ranked[:, :k], True)
+    return keep
+""",
+    "one too many": """
+def keep_mask(scores, post_dose, k):
+    rank = scores.masked_fill(~post_dose, float("inf")).argsort(1).argsort(1)
+    return rank <= k
+""",
+}
+
+
+def test_keep_mask_check_says_not_yet_for_the_stub(with_data):
+    _, stub, check = your_turn("keep_mask")
+    assert verdict(with_data, stub, check).startswith("Not yet")
+
+
+def test_keep_mask_check_accepts_the_solution_and_other_spellings(with_data):
+    _, _, check = your_turn("keep_mask")
+    assert verdict(with_data, solution("keep_mask"), check).startswith("Right")
+    loop = """
+def keep_mask(scores, post_dose, k):
+    keep = torch.zeros(scores.shape, dtype=torch.int64)  # 1/0 instead of bool
+    for row in range(len(scores)):
+        allowed = torch.nonzero(post_dose[row]).flatten()
+        best = scores[row, allowed].topk(k, largest=False).indices
+        keep[row, allowed[best]] = 1
+    return keep
+"""
+    assert verdict(with_data, loop, check).startswith("Right")
+
+
+@pytest.mark.parametrize("mistake", KEEP_WRONG)
+def test_keep_mask_check_rejects_wrong_answers(with_data, mistake):
+    _, _, check = your_turn("keep_mask")
+    answer = verdict(with_data, KEEP_WRONG[mistake], check)
+    assert answer.startswith("Wrong"), answer
+    if mistake == "wrong sign":
+        assert "largest" in answer
+    if mistake == "near miss":
+        assert "Time 0" in answer
+
+
+def test_the_solutions_equal_the_helpers(study):
+    namespace = {"torch": torch}
+    exec(solution("closed_form"), namespace)  # noqa: S102
+    exec(solution("keep_mask"), namespace)  # noqa: S102
+    times = torch.linspace(0, 24, 25, dtype=F64)
+    logs = [torch.tensor([[v]], dtype=F64) for v in (-2.3, 0.8, -3.1)]
+    torch.testing.assert_close(namespace["closed_form"](times, 4.0, *logs),
+                               pk.concentration(times, 4.0, *logs))
+    scores = torch.rand(study.conc.shape, generator=torch.Generator().manual_seed(3))
+    post_dose = study.times > 0
+    for k in (1, 4, 10):
+        assert torch.equal(namespace["keep_mask"](scores, post_dose, k),
+                           pk.keep_mask(scores, post_dose, k))

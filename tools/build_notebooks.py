@@ -35,7 +35,6 @@ import re
 import sys
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
-BRANCH = "main"  # the branch the Colab badges open
 
 MARKER = re.compile(r"\s*#\s*%%")
 VALID_MARKER = re.compile(r"# %%(?: \[(?P<kind>markdown|setup)\])?\s*")
@@ -112,16 +111,20 @@ def _load_setup_colab():
 
 
 setup_colab = _load_setup_colab()
+# The release the notebooks belong to: badges open them at this tag, and their
+# set-up cell fetches everything else at the same tag.
+RELEASE = setup_colab.WORKSHOP_REF
 
 
-def colab_badge_url(path):
+def colab_badge_url(path, ref=RELEASE):
     """Return the address that opens ``path`` of the repository in Colab.
 
     Args:
         path: notebook path relative to the repository root.
+        ref: the tag (or branch) to open it at.
     """
     slug = setup_colab.REPO_URL.removeprefix("https://github.com/").strip("/")
-    return f"https://colab.research.google.com/github/{slug}/blob/{BRANCH}/{path}"
+    return f"https://colab.research.google.com/github/{slug}/blob/{ref}/{path}"
 
 
 def _trim(lines):
@@ -261,35 +264,59 @@ def _source_cell_id(position, cell):
 
 
 def _colab_setup_source():
-    """Return the code of the one Colab set-up cell."""
-    url = setup_colab.raw_file_url("setup_colab.py")
-    head, tail = url.rsplit("/", 2)[0] + "/", "/".join(url.rsplit("/", 2)[1:])
+    """Return the code of the one Colab set-up cell, stamped with the release."""
     return f'''\
-# Set-up: fetch the workshop files and install what is missing (about 30 s on
-# a fresh Colab runtime, under 2 s when run again). Uses a local setup_colab.py
-# (here or one folder up) when there is one, otherwise downloads it.
+# Set-up: fetch the workshop files of this notebook's release and install what
+# is missing (about 30 s on a fresh Colab runtime, under 1 s when run again).
+# To try a branch or a fork, first run a cell with %env WORKSHOP_REF=main (and
+# %env WORKSHOP_REPO_URL=https://github.com/<you>/<fork>).
+import os
 import pathlib
 import runpy
+import urllib.error
 import urllib.request
 
-SETUP_URL = (
-    "{head}"
-    "{tail}"
-)
+RELEASE = "{RELEASE}"  # stamped by tools/build_notebooks.py
+REF = os.environ["WORKSHOP_REF"] = os.environ.get("WORKSHOP_REF") or RELEASE
+REPO = (os.environ.get("WORKSHOP_REPO_URL")
+        or "{setup_colab.REPO_URL}")
+RAW = REPO.replace("https://github.com/", "https://raw.githubusercontent.com/")
+SETUP_URL = f"{{RAW.removesuffix('.git')}}/{{REF}}/setup_colab.py"
 setup_script = pathlib.Path("setup_colab.py")
 if not setup_script.is_file() and pathlib.Path("../setup_colab.py").is_file():
     setup_script = pathlib.Path("../setup_colab.py")  # a notebook in a sub-folder
+elif (setup_script.is_file() and not pathlib.Path(".git").exists()
+      and f'WORKSHOP_REF = "{{RELEASE}}"' not in setup_script.read_text()):
+    setup_script.unlink()  # left by another release: fetch this release's
 if not setup_script.is_file():
     try:
-        with urllib.request.urlopen(SETUP_URL, timeout=60) as response:
+        with urllib.request.urlopen(SETUP_URL, timeout=30) as response:
             setup_script.write_bytes(response.read())
+    except urllib.error.HTTPError as error:
+        raise SystemExit(
+            f"Could not download {{SETUP_URL}}: {{error}}. "
+            + (f"Release {{REF}} is not on GitHub (the connection works). "
+               f"Maintainers publish it with: git push --atomic origin main {{REF}}. "
+               "To use a branch meanwhile, run %env WORKSHOP_REF=main, then this "
+               "cell again." if error.code == 404 else "Run this cell again.")
+        ) from None
     except OSError as error:
         raise SystemExit(
             f"Could not download {{SETUP_URL}}: {{error}}. "
             "Check the internet connection and run this cell again."
-        )
+        ) from None
 # Run it in this process, so that `import helpers` works in the next cells.
 setup_namespace = runpy.run_path(str(setup_script), run_name="__main__")
+import helpers
+
+HELPERS_RELEASE = "v" + getattr(helpers, "__version__", "(none)")
+if REF == RELEASE and HELPERS_RELEASE != RELEASE:
+    raise SystemExit(
+        f"This notebook is release {{RELEASE}}, but the helpers in "
+        f"{{helpers.__path__[0]}} are {{HELPERS_RELEASE}}. Fix: Runtime > "
+        "Disconnect and delete runtime, then run this cell again. If that "
+        f"persists, tag {{RELEASE}} of {{REPO}} is wrong: please report it."
+    )
 '''
 
 
@@ -318,6 +345,16 @@ JUPYTER_CHECK = """\
 import pathlib
 import platform
 
+try:
+    import google.colab  # noqa: F401  (importable only in Colab)
+except ImportError:
+    pass
+else:
+    raise SystemExit(
+        "This notebook is for a local Jupyter. In Colab, open the Colab "
+        "notebook instead: COLAB_PRACTICALS_URL"
+    )
+
 import torch
 import torchdiffeq
 
@@ -330,12 +367,18 @@ print(f"helpers from {pathlib.Path(helpers.__file__).parent}")
 """
 
 
+def _jupyter_check_source():
+    """Return the Jupyter check cell, pointing Colab users to the Colab notebook."""
+    url = colab_badge_url("Colab_Practicals.ipynb")
+    return JUPYTER_CHECK.replace("COLAB_PRACTICALS_URL", url).rstrip("\n")
+
+
 def _setup_cells(style):
     """Return the JSON cells that replace the ``# %% [setup]`` marker."""
     if style == "colab":
         return [_json_cell("code", _colab_setup_source(), COLAB_SETUP_ID)]
     return [_json_cell("markdown", JUPYTER_NOTES.rstrip("\n"), JUPYTER_NOTES_ID),
-            _json_cell("code", JUPYTER_CHECK.rstrip("\n"), JUPYTER_CHECK_ID)]
+            _json_cell("code", _jupyter_check_source(), JUPYTER_CHECK_ID)]
 
 
 def build_notebook(cells, style, path, root=REPO_ROOT):

@@ -31,7 +31,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from helpers._utils import check_float, check_int, check_tensor, one_thread
+from helpers._utils import (
+    check_float,
+    check_int,
+    check_tensor,
+    one_thread,
+    progress_bar,
+)
 from helpers.plotting import COLORS
 
 COLUMNS = ("hospital", "day", "cases", "reported", "incidence")
@@ -282,6 +288,7 @@ MODELS = (
     "zero",
     "mean",
     "modified mean",
+    "modified mean (published code)",
     "LOCF + regression",
     "LOCF + regression (published code)",
     "increment model",
@@ -292,13 +299,23 @@ MODELS = (
 PUBLISHED_LAST_DAY_SSE = {
     "zero": 86.0,
     "mean": 89.24,
-    "modified mean": 84.34,
+    "modified mean (published code)": 84.34,
     "LOCF + regression (published code)": 181.07,
     "increment model (original recipe)": 74.75,
 }
 """Sums of squared errors on the held-out last day, registry data (1281
-hospitals, 70 days), as published; the regression and the increment model
-were run as the rows named here."""
+hospitals, 70 days), as published; the modified mean, the regression and the
+increment model were run as the rows named here. Source:
+``results/prederr_stats_localmodels.csv`` of
+github.com/maren-ha/DifferentiableProgrammingForStatisticalModeling, written
+by ``01_IndividualModels.jl`` (commit b15b645)."""
+
+PUBLISHED_CODE = (
+    "github.com/maren-ha/DifferentiableProgrammingForStatisticalModeling, "
+    "file 01_IndividualModels.jl, commit b15b64565ddfd2093f5683f2aab43fd59cb95c3a"
+)
+"""Where the published code's choices (the regression's pairing, the
+modified mean's rule, the 150 fixed steps from zero) can be read."""
 
 
 def _unroll(y, z, reported, beta):
@@ -339,6 +356,46 @@ def increment_loss_batched(y, z, reported, beta) -> torch.Tensor:
     return (error**2).sum(dim=1) / compared.sum(dim=1).clamp(min=1)
 
 
+def increment_loss(y, z, reported, beta) -> torch.Tensor:
+    """One hospital's loss (a 0-d tensor): :func:`increment_loss_batched`
+    for ``y``, ``z``, ``reported`` of shape ``(n_days,)`` and ``beta`` ``(3,)``.
+
+    The notebook's learners write this loss as a loop (section "The loss is
+    a program"); this is the reference their loop is checked against.
+    """
+    y, z = torch.as_tensor(y, dtype=torch.float64), torch.as_tensor(
+        z, dtype=torch.float64)
+    reported = torch.as_tensor(reported, dtype=torch.bool)
+    return increment_loss_batched(y[None], z[None], reported[None], beta[None])[0]
+
+
+def paired_difference(squared_a, squared_b):
+    """Difference of two models' sums of squared errors, paired by hospital.
+
+    Introduced in the notebook section "Comparing with the baselines". The
+    per-hospital differences ``d = squared_a - squared_b`` are independent
+    across hospitals, so ``sum(d)`` has standard error ``sqrt(n) * sd(d)``;
+    pairing removes what the two models share (a hospital with a large
+    change is hard for both).
+
+    Args:
+        squared_a, squared_b: squared errors ``(n_hospitals,)`` (tensors,
+            arrays or Series) of the same hospitals.
+
+    Returns:
+        ``(difference, standard_error)``: two floats, ``sum(a) - sum(b)``.
+    """
+    squared_a = np.asarray(squared_a, dtype=np.float64)
+    squared_b = np.asarray(squared_b, dtype=np.float64)
+    if squared_a.ndim != 1 or squared_a.shape != squared_b.shape:
+        raise ValueError("squared_a and squared_b must be 1-D with one entry per "
+                         f"hospital each, got shapes {squared_a.shape} and "
+                         f"{squared_b.shape}")
+    difference = torch.as_tensor(squared_a - squared_b)
+    return (difference.sum().item(),
+            difference.std().item() * len(difference) ** 0.5)
+
+
 def bridged_values(y, z, reported, beta):
     """The model's bridged values ``y~`` and one-day predictions, both
     ``(n_hospitals, n_days)`` and NaN before the first report (predictions
@@ -351,21 +408,22 @@ def bridged_values(y, z, reported, beta):
     return torch.where(started, y_tilde, nan), torch.cat([nan, predicted], dim=1)
 
 
-def fit_plain_gradient_descent(y, z, reported, steps: int = 150) -> torch.Tensor:
+def fit_plain_gradient_descent(y, z, reported, n_steps: int = 150,
+                               progress: bool = False) -> torch.Tensor:
     """The original recipe: fixed steps (0.001, 0.01, 0.001) from ``b = 0``.
 
     Introduced (written by hand) in the notebook section "Gradient descent
-    by hand, and why scaling matters". Stopping after ``steps`` steps keeps
+    by hand, and why scaling matters". Stopping after ``n_steps`` steps keeps
     slow coefficients near 0.
 
     Returns:
         ``beta`` ``(n_hospitals, 3)``; NaN or huge where it diverged.
     """
-    check_int("steps", steps, minimum=1)
+    check_int("n_steps", n_steps, minimum=1)
     step_sizes = torch.tensor([0.001, 0.01, 0.001], dtype=y.dtype)
     beta = torch.zeros(y.shape[0], 3, dtype=y.dtype, requires_grad=True)
     with one_thread():
-        for _ in range(steps):
+        for _ in progress_bar(range(n_steps), progress, desc="plain steps"):
             loss = increment_loss_batched(y, z, reported, beta).sum()
             (gradient,) = torch.autograd.grad(loss, beta)
             with torch.no_grad():
@@ -373,7 +431,8 @@ def fit_plain_gradient_descent(y, z, reported, steps: int = 150) -> torch.Tensor
     return beta.detach()
 
 
-def fit_increment_model(y, z, reported, *, steps: int = 300, lr: float = 0.05):
+def fit_increment_model(y, z, reported, *, n_steps: int = 300, lr: float = 0.05,
+                        progress: bool = False):
     """Least-squares fit of every hospital's ``beta`` by Adam on scaled data.
 
     Introduced in the notebook section "Gradient descent by hand, and why
@@ -388,7 +447,7 @@ def fit_increment_model(y, z, reported, *, steps: int = 300, lr: float = 0.05):
     Returns:
         float64 ``beta`` ``(n_hospitals, 3)``; NaN with fewer than 2 reports.
     """
-    check_int("steps", steps, minimum=1)
+    check_int("n_steps", n_steps, minimum=1)
     check_float("lr", lr, minimum=0.0, strict=True)
     weight = reported.to(y.dtype)
     n = weight.sum(dim=1)
@@ -405,9 +464,9 @@ def fit_increment_model(y, z, reported, *, steps: int = 300, lr: float = 0.05):
 
     theta = torch.zeros(y.shape[0], 3, dtype=y.dtype, requires_grad=True)
     optimiser = torch.optim.Adam([theta], lr=lr)
-    decay = torch.optim.lr_scheduler.ExponentialLR(optimiser, 0.01 ** (1 / steps))
+    decay = torch.optim.lr_scheduler.ExponentialLR(optimiser, 0.01 ** (1 / n_steps))
     with one_thread():
-        for _ in range(steps):
+        for _ in progress_bar(range(n_steps), progress, desc="Adam steps"):
             optimiser.zero_grad()
             losses = increment_loss_batched(y, z, reported, to_beta(theta))
             (losses / scale_y**2).sum().backward()
@@ -434,21 +493,26 @@ def _locf_regression(y, z, shift: int) -> torch.Tensor:
     return (design[:, -1:] @ coefficients).flatten()
 
 
-def last_day_predictions(data: pd.DataFrame, *, steps: int = 300, lr: float = 0.05,
-                         plain_steps: int = 150) -> pd.DataFrame:
+def last_day_predictions(data: pd.DataFrame, *, n_steps: int = 300, lr: float = 0.05,
+                         plain_n_steps: int = 150,
+                         progress: bool = False) -> pd.DataFrame:
     """Predict each hospital's last change with every model in :data:`MODELS`.
 
     Introduced in the notebook section "Comparing with the baselines". The
     models see days ``0..T-2`` as published; hospitals whose day ``T-1`` was
     reported are scored on ``y[T-1] - y[T-2]``. zero: no change; mean: mean
     published change; modified mean: 0 if the last change was 0, else the
-    mean; LOCF + regression: :func:`_locf_regression` with ``shift=0``, and
-    with ``shift=1`` as the published code; increment model: Adam fit, the
-    last change predicted from the bridged ``y~`` (plus the bridged change
-    since the last report); original recipe: :func:`fit_plain_gradient_descent`
-    (``plain_steps`` steps) predicting from the published ``y[T-2]``, as
+    mean (this bundle's rule); modified mean (published code): 0 if the last
+    published value was 0, else the mean (the rule of the code in
+    :data:`PUBLISHED_CODE`); LOCF + regression: :func:`_locf_regression`
+    with ``shift=0``, and with ``shift=1`` as the published code; increment
+    model: Adam fit, the last change predicted from the bridged ``y~`` (plus
+    the bridged change since the last report); original recipe:
+    :func:`fit_plain_gradient_descent`
+    (``plain_n_steps`` steps) predicting from the published ``y[T-2]``, as
     the original evaluation. Fits that :func:`needs_fallback` get the mean
-    model. ``steps``, ``lr``: the Adam fit's.
+    model. ``n_steps``, ``lr``: the Adam fit's; ``progress``: bars for both
+    fits.
 
     Returns:
         One row per scored hospital: ``hospital``, ``observed``, one column
@@ -463,12 +527,14 @@ def last_day_predictions(data: pd.DataFrame, *, steps: int = 300, lr: float = 0.
     mean = changes.mean(dim=1)
     last_y, last_z = train_y[:, -1], train_z[:, -1]
 
-    beta = fit_increment_model(train_y, train_z, train_r, steps=steps, lr=lr)
+    beta = fit_increment_model(train_y, train_z, train_r, n_steps=n_steps, lr=lr,
+                               progress=progress)
     y_tilde, _ = bridged_values(train_y, train_z, train_r, beta.nan_to_num())
     bridged = y_tilde[:, -1]
     from_bridged = (beta[:, 0] + (1 + beta[:, 1]) * bridged + beta[:, 2] * last_z
                     - last_y)
-    original = fit_plain_gradient_descent(train_y, train_z, train_r, plain_steps)
+    original = fit_plain_gradient_descent(train_y, train_z, train_r, plain_n_steps,
+                                          progress)
     from_published = original[:, 0] + original[:, 1] * last_y + original[:, 2] * last_z
 
     def fallback(fit, prediction):
@@ -481,6 +547,8 @@ def last_day_predictions(data: pd.DataFrame, *, steps: int = 300, lr: float = 0.
         "zero": np.zeros(int(scored.sum())),
         "mean": mean.numpy(),
         "modified mean": torch.where(changes[:, -1] == 0, 0.0, mean).numpy(),
+        "modified mean (published code)": torch.where(
+            last_y == 0, 0.0, mean).numpy(),
         "LOCF + regression": _locf_regression(train_y, train_z, 0).numpy(),
         "LOCF + regression (published code)": _locf_regression(
             train_y, train_z, 1).numpy(),
@@ -504,7 +572,7 @@ def summarise_errors(predictions: pd.DataFrame) -> pd.DataFrame:
 
 def compare_models(data: pd.DataFrame, **fit) -> pd.DataFrame:
     """:func:`summarise_errors` of :func:`last_day_predictions` (``fit``:
-    its ``steps``, ``lr`` and ``plain_steps``)."""
+    its ``n_steps``, ``lr``, ``plain_n_steps`` and ``progress``)."""
     return summarise_errors(last_day_predictions(data, **fit))
 
 

@@ -11,7 +11,11 @@ likelihood (the Part II machinery).
 Vocabulary: ``dose`` in mg/kg, ``times`` in hours, ``conc`` in mg/L; the
 parameters are ``log_ke`` (elimination rate, 1/h), ``log_ka`` (absorption
 rate, 1/h) and ``log_cl`` (clearance, L/h/kg), the parametrisation of R's
-``SSfol`` and of Pinheiro and Bates (2000, chapter 8). Arrays over subjects
+``SSfol`` and of Pinheiro and Bates (2000, chapter 8). From oral doses alone
+the bioavailability F is not identified: the clearance and the volume ``V =
+Cl / ke`` are the apparent ones, Cl/F and V/F. The sparse-design experiment
+(``keep_mask``, ``sparse_design``, ``sparse_experiment``) keeps a few
+samples per subject and predicts the others. Arrays over subjects
 have shape ``(n_subjects, n_times)``.
 """
 
@@ -24,12 +28,17 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from helpers._utils import check_choice, check_float, check_int
+from helpers._utils import (
+    check_choice,
+    check_float,
+    check_int,
+    one_thread,
+    progress_bar,
+)
 
 COLUMNS = ("Subject", "Wt", "Dose", "Time", "conc")
-"""Columns of the CSV file, one row per blood sample."""
+"""Columns of the CSV file, one row per serum sample."""
 
 PARAMETERS = ("log_ke", "log_ka", "log_cl")
 """The model's parameters per subject, in this order everywhere."""
@@ -47,7 +56,8 @@ NLME_REFERENCE = {
 theophylline model ``fm3Theo.nlme`` (R nlme, maximum likelihood, random
 effects on log ka and log Cl), as reported from a run of nlme's book script
 ``ch08.R`` in the EXOZIPPy repository (see ``data/README.md``); its standard
-errors were given for base-10 logarithms and are multiplied here by ln 10."""
+errors were given for base-10 logarithms and are multiplied here by ln 10. A
+secondary source: not checked against R's own output or the book."""
 
 NLME_REFERENCE_SDS = {"omega_ka": 0.6439, "omega_cl": 0.1669, "sigma": 0.7092}
 """Between-subject standard deviations of log ka and log Cl, and the residual
@@ -191,6 +201,60 @@ def hold_out_last(study: Study) -> tuple[Study, torch.Tensor, torch.Tensor]:
     return train, study.times[rows, last], study.conc[rows, last]
 
 
+def keep_mask(scores, post_dose, k):
+    """Which samples a sparse design keeps: per subject, ``k`` of the
+    ``post_dose`` samples, those with the smallest ``scores``.
+
+    Introduced in the notebook section
+    "Where pooling pays: sparse designs", where it is
+    written as an exercise. With uniform random ``scores`` this keeps ``k``
+    post-dose samples per subject, chosen at random.
+
+    Args:
+        scores: ``(n_subjects, n_times)``, distinct values.
+        post_dose: ``(n_subjects, n_times)`` bool, the samples that may be
+            kept (each subject needs at least ``k``).
+        k: samples kept per subject.
+
+    Returns:
+        ``(n_subjects, n_times)`` bool, ``k`` True per row.
+    """
+    order = scores.masked_fill(~post_dose, math.inf).argsort(dim=1)
+    return order.argsort(dim=1) < k  # the rank of each sample in its row
+
+
+def sparse_design(study: Study, k: int, seed: int = 0):
+    """Keep ``k`` random post-dose samples per subject, hold out the rest.
+
+    Introduced in the notebook section
+    "Where pooling pays: sparse designs". The samples at
+    ``Time == 0`` are neither kept nor predicted: the model says the
+    concentration there is exactly 0, and some subjects' are not.
+
+    Args:
+        study: the data.
+        k: samples kept per subject, at least 1 and at most the fewest
+            post-dose samples of a subject minus 1 (9 for the theophylline
+            study), so that every subject has one to predict.
+        seed: seeds the random choice (one seed, one design).
+
+    Returns:
+        ``(train, held_out)``: the study with only the kept samples marked
+        observed, and a bool mask ``(n_subjects, n_times)`` of the samples
+        to predict.
+    """
+    post_dose = study.observed & (study.times > 0)
+    most = int(post_dose.sum(1).min()) - 1
+    k = check_int("k", k, minimum=1)
+    if k > most:
+        raise ValueError(f"k must be an integer in [1, {most}] (every subject "
+                         f"keeps one post-dose sample to predict), got {k}")
+    generator = torch.Generator().manual_seed(check_int("seed", seed))
+    scores = torch.rand(study.conc.shape, generator=generator, dtype=torch.float64)
+    keep = keep_mask(scores, post_dose, k)
+    return dataclasses.replace(study, observed=keep), post_dose & ~keep
+
+
 # --- the model ----------------------------------------------------------------
 
 
@@ -222,7 +286,7 @@ class OneCompartment(nn.Module):
     """Right-hand side of the one-compartment model for ``torchdiffeq.odeint``.
 
     Introduced in the notebook section "The model". The state is
-    ``(amount in the gut per kg body weight, concentration in blood)``::
+    ``(amount in the gut per kg body weight, concentration in serum)``::
 
         d gut / dt  = -ka gut
         d conc / dt =  ka gut / V - ke conc,     V = Cl / ke
@@ -271,6 +335,12 @@ def fit_least_squares(study: Study, n_steps: int = 50) -> torch.Tensor:
         rates swapped; this picks the conventional one).
     """
     n_steps = check_int("n_steps", n_steps, minimum=1)
+    with one_thread():
+        return _levenberg_marquardt(study, n_steps)
+
+
+def _levenberg_marquardt(study, n_steps):
+    """The loop of :func:`fit_least_squares` (single-threaded by its caller)."""
     args = (study.times, study.dose, study.conc, study.observed)
     n = len(study.dose)
     best, best_sse = None, None
@@ -362,17 +432,21 @@ class PopulationModel(nn.Module):
             ``"all"``: correlated random effects on all three (its first
             model, ``fm1Theo.nlme``), ``omega`` then a Cholesky factor.
         generator: random numbers for the network's initial weights.
+        weight: with ``hidden=0``, include the linear weight effect
+            ``gamma``; False drops it (no covariate, as in ``nlme``'s fits),
+            and ``z`` then starts ``(beta_ke, beta_ka, beta_cl, b_1, ...)``.
     """
 
     def __init__(self, n_subjects, start, hidden=0, random_effects="ka_cl",
-                 generator=None):
+                 generator=None, weight=True):
         super().__init__()
         self.n_subjects = check_int("n_subjects", n_subjects, minimum=1)
         self.hidden = check_int("hidden", hidden, minimum=0)
         check_choice("random_effects", random_effects, RANDOM_EFFECTS)
         self.targets = RANDOM_EFFECTS[random_effects]  # parameter of each effect
         self.n_effects = len(self.targets)
-        self.n_fixed = n_fixed = 3 if self.hidden else 4
+        self.weight_covariate = bool(weight) and not self.hidden
+        self.n_fixed = n_fixed = 4 if self.weight_covariate else 3
         dim = n_fixed + self.n_effects * self.n_subjects
         mean = torch.zeros(dim, dtype=torch.float64)
         mean[:3] = torch.as_tensor(start, dtype=torch.float64)
@@ -422,9 +496,9 @@ class PopulationModel(nn.Module):
         for column, target in enumerate(self.targets):
             params[target] = params[target] + effects[..., column]
         log_ke, log_ka, log_cl = params
-        if self.network is None:
+        if self.weight_covariate:
             log_cl = log_cl + fixed[:, 3:4] * covariates[:, 0]
-        else:
+        elif self.network is not None:
             shift = self.network(covariates)  # (n_subjects, 2)
             log_ka = log_ka + shift[:, 0]
             log_cl = log_cl + shift[:, 1]
@@ -486,9 +560,10 @@ def fit_population(
     start,
     hidden: int = 0,
     random_effects: str = "ka_cl",
+    weight: bool = True,
     n_steps: int = 1500,
     n_samples: int = 16,
-    learning_rate: float = 0.02,
+    lr: float = 0.02,
     weight_decay: float = 1e-2,
     seed: int = 0,
     progress: bool = True,
@@ -496,17 +571,20 @@ def fit_population(
     """Fit :class:`PopulationModel` by Adam on the negative ELBO.
 
     Introduced in the notebook section "Fitting"; the loop is the Part II
-    loop: draw, evaluate the loss, backpropagate, step.
+    loop: draw, evaluate the loss, backpropagate, step. Runs on one CPU
+    thread (the tensors are tiny; a second thread only adds overhead).
 
     Args:
         study: the data; only ``observed`` samples enter.
         start: starting population means ``(3,)``.
         hidden: hidden units of the covariate network (0: linear weight).
         random_effects: ``"ka_cl"`` or ``"all"`` (see :class:`PopulationModel`).
+        weight: with ``hidden=0``, include the linear weight effect on log
+            Cl (False: no covariate, the model ``nlme`` fitted).
         n_steps: Adam steps.
         n_samples: draws from ``q`` per step.
-        learning_rate: Adam's step size; halved twice, at 60% and 85% of
-            the steps, to settle the noisy optimum.
+        lr: Adam's step size; halved twice, at 60% and 85% of the steps, to
+            settle the noisy optimum.
         weight_decay: L2 penalty on the covariate network's weights only.
         seed: seeds the draws and the network's initial weights.
         progress: show a progress bar.
@@ -516,33 +594,33 @@ def fit_population(
     """
     n_steps = check_int("n_steps", n_steps, minimum=1)
     n_samples = check_int("n_samples", n_samples, minimum=1)
-    learning_rate = check_float("learning_rate", learning_rate, 0, strict=True)
+    lr = check_float("lr", lr, 0, strict=True)
     weight_decay = check_float("weight_decay", weight_decay, 0)
     generator = torch.Generator().manual_seed(check_int("seed", seed))
     model = PopulationModel(len(study.dose), start, hidden, random_effects,
-                            generator)
+                            generator, weight=weight)
     # Adam moves every number at about the same speed, so the d (d - 1) / 2
     # off-diagonal entries of L (780 for d = 40 unknowns) step sqrt(d) times
     # slower: at the full step, q's spread grows wildly in a few dozen steps.
-    slower = learning_rate / math.sqrt(len(model.mean))
+    slower = lr / math.sqrt(len(model.mean))
     groups = [{"params": [p for n, p in model.named_parameters() if p.requires_grad
                           and n != "lower" and not n.startswith("network")]},
               {"params": [model.lower], "lr": slower}]
     if model.network is not None:
         groups.append({"params": model.network.parameters(),
                        "weight_decay": weight_decay})
-    optimizer = torch.optim.Adam(groups, lr=learning_rate)
+    optimizer = torch.optim.Adam(groups, lr=lr)
     milestones = [int(0.6 * n_steps), int(0.85 * n_steps)]
     schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, 0.5)
     losses = np.empty(n_steps)
-    bar = {} if progress else {"disable": True}  # else tqdm's defaults
-    for step in tqdm(range(n_steps), desc="fitting", **bar):
-        loss = -elbo(model, study, model.sample(n_samples, generator))
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        schedule.step()
-        losses[step] = loss.item()
+    with one_thread():
+        for step in progress_bar(range(n_steps), progress, desc="fitting"):
+            loss = -elbo(model, study, model.sample(n_samples, generator))
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+            losses[step] = loss.item()
     return PopulationFit(model, losses)
 
 
@@ -594,7 +672,7 @@ def summary(fit: PopulationFit) -> pd.DataFrame:
     """
     model = fit.model
     cov = model.cholesky() @ model.cholesky().T
-    names = list(PARAMETERS) + (["weight_effect"] if model.network is None else [])
+    names = list(PARAMETERS) + (["weight_effect"] if model.weight_covariate else [])
     rows = [(name, model.mean[k].item(), cov[k, k].sqrt().item())
             for k, name in enumerate(names)]
     omega = model.omega_cholesky()
@@ -604,6 +682,75 @@ def summary(fit: PopulationFit) -> pd.DataFrame:
     rows += [("sigma", model.log_sigma.exp().item(), float("nan"))]
     return pd.DataFrame(rows, columns=["quantity", "estimate", "sd"]).set_index(
         "quantity")
+
+
+# --- where pooling pays: sparse designs -----------------------------------------
+
+
+SPARSE_METHODS = ("own least-squares fit", "population curve", "population model")
+"""The predictions compared by :func:`sparse_experiment`."""
+
+
+def sparse_experiment(
+    study: Study,
+    ks=(2, 3, 5, 9),
+    seeds=(0,),
+    random_effects: str = "ka_cl",
+    n_steps: int = 1500,
+    lr: float = 0.02,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Prediction error of sparse designs: keep ``k`` samples, predict the rest.
+
+    Introduced in the notebook section
+    "Where pooling pays: sparse designs". For each ``k``
+    and each seed (one random design, :func:`sparse_design`), fits each
+    subject by least squares (:func:`fit_least_squares`) and the population
+    model (:func:`fit_population`, started at the median of the per-subject
+    fits, the same seed) to the kept samples, and predicts every held-out
+    post-dose sample three ways (:data:`SPARSE_METHODS`): the subject's own
+    fit, the population curve (random effects set to 0) and the population
+    model with the subject's random effects.
+
+    Args:
+        study: the data.
+        ks: samples kept per subject, each as allowed by :func:`sparse_design`.
+        seeds: one design (and one population fit) per seed.
+        random_effects: of the population model, ``"ka_cl"`` or ``"all"``.
+        n_steps, lr: of :func:`fit_population`.
+        progress: show a progress bar over the designs.
+
+    Returns:
+        One row per (k, seed, method) with the root mean squared error
+        ``rmse`` and the mean absolute error ``mae`` (mg/L) over all
+        held-out samples of the design (``n_held_out`` of them).
+    """
+    ks = [check_int("k", k, minimum=1) for k in ks]
+    seeds = [check_int("seed", seed) for seed in seeds]
+    check_choice("random_effects", random_effects, RANDOM_EFFECTS)
+    n_steps = check_int("n_steps", n_steps, minimum=1)
+    lr = check_float("lr", lr, 0, strict=True)
+    rows = []
+    designs = [(k, seed) for k in ks for seed in seeds]
+    for k, seed in progress_bar(designs, progress, desc="designs"):
+        train, held_out = sparse_design(study, k, seed)
+        per_subject = fit_least_squares(train)
+        fit = fit_population(train, per_subject.median(0).values,
+                             random_effects=random_effects, n_steps=n_steps,
+                             lr=lr, seed=seed, progress=False)
+        predictions = {
+            "own least-squares fit": least_squares_prediction(
+                per_subject, train, study.times),
+            "population curve": predict(fit, train, study.times, population=True),
+            "population model": predict(fit, train, study.times),
+        }
+        for method, predicted in predictions.items():
+            error = (predicted - study.conc)[held_out]
+            rows.append({"k": k, "seed": seed, "method": method,
+                         "rmse": error.square().mean().sqrt().item(),
+                         "mae": error.abs().mean().item(),
+                         "n_held_out": int(held_out.sum())})
+    return pd.DataFrame(rows)
 
 
 # --- plots ----------------------------------------------------------------------
