@@ -27,7 +27,7 @@ from helpers import (
     split_last_visit,
     train,
 )
-from helpers._utils import check_choice, check_int, data_path
+from .._utils import check_choice, check_int, data_path
 
 PBC_CSV = "pbcseq.csv"
 LABS = ("bili", "albumin", "alk.phos", "ast", "platelet", "protime", "chol")
