@@ -27,6 +27,7 @@ from helpers import (
     split_last_visit,
     train,
 )
+
 from .._utils import check_choice, check_int, data_path
 
 PBC_CSV = "pbcseq.csv"
