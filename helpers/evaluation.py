@@ -343,33 +343,35 @@ def _person_sums(cohort: Cohort, j: int) -> tuple:
 
 def _mixed_model_terms(raw, zz, zy, yy, counts, reml):
     """Negative (restricted) log-likelihood of the random intercept and slope
-    model, the GLS fixed effects and each person's ``M = s2 G^-1 + Z'Z``.
+    model, the GLS fixed effects and each person's ``P = (s2 G^-1 + Z'Z)^-1``.
 
-    ``raw`` holds ``log s2`` and the Cholesky factor of ``G`` (log diagonal,
-    off-diagonal). Every person's ``V = Z G Z' + s2 I`` enters through 2x2
-    algebra: ``V^-1 = (I - Z M^-1 Z') / s2`` and
-    ``log|V| = (n_i - 2) log s2 + log|G| + log|M|``.
+    ``raw`` holds ``log s2`` and the Cholesky factor ``L`` of ``G`` (log
+    diagonal, off-diagonal). With ``Lambda = L / s`` (``G = s2 Lambda
+    Lambda'``) and ``K = I + Lambda' Z'Z Lambda``, every person's ``V = Z G
+    Z' + s2 I`` enters through 2x2 algebra: ``P = Lambda K^-1 Lambda'``,
+    ``V^-1 = (I - Z P Z') / s2`` and ``log|V| = n_i log s2 + log|K|``. Only
+    ``K`` (at least ``I``) is inverted, so a variance that shrinks towards 0
+    (a slope that hardly varies between people) stays finite.
     """
     s2 = raw[0].exp()
     chol = torch.stack([raw[1].exp(), raw.new_zeros(()), raw[2], raw[3].exp()])
     chol = chol.reshape(2, 2)
-    g = chol @ chol.T
-    m = s2 * torch.cholesky_inverse(chol) + zz  # (n, 2, 2)
-    m_inv = torch.linalg.inv(m)
-    a = (zz - zz @ m_inv @ zz) / s2  # Z'V^-1 Z per person
-    b = (zy - (zz @ m_inv @ zy[..., None])[..., 0]) / s2  # Z'V^-1 y
-    c = (yy - (zy[:, None, :] @ m_inv @ zy[..., None])[:, 0, 0]) / s2  # y'V^-1 y
+    relative = chol / s2.sqrt()  # Lambda
+    k = torch.eye(2, dtype=zz.dtype) + relative.T @ zz @ relative  # (n, 2, 2)
+    p = relative @ torch.linalg.inv(k) @ relative.T  # (n, 2, 2)
+    a = (zz - zz @ p @ zz) / s2  # Z'V^-1 Z per person
+    b = (zy - (zz @ p @ zy[..., None])[..., 0]) / s2  # Z'V^-1 y
+    c = (yy - (zy[:, None, :] @ p @ zy[..., None])[:, 0, 0]) / s2  # y'V^-1 y
     a_sum = a.sum(0)
     beta = torch.linalg.solve(a_sum, b.sum(0))
     quadratic = c.sum() - 2 * beta @ b.sum(0) + beta @ a_sum @ beta
-    log_det = ((counts - 2) * s2.log()).sum() + len(counts) * torch.logdet(g)
-    log_det = log_det + torch.logdet(m).sum()
+    log_det = (counts * s2.log()).sum() + torch.logdet(k).sum()
     n_obs = counts.sum()
     objective = 0.5 * (log_det + quadratic + n_obs * math.log(2 * math.pi))
     if reml:  # the fixed effects integrated out
         objective = objective + 0.5 * torch.logdet(a_sum)
         objective = objective - math.log(2 * math.pi)  # 0.5 * 2 fixed effects
-    return objective, beta, m, g, s2
+    return objective, beta, p, chol @ chol.T, s2
 
 
 def fit_mixed_model(cohort: Cohort, j: int, reml: bool = True) -> dict:
@@ -415,8 +417,8 @@ def fit_mixed_model(cohort: Cohort, j: int, reml: bool = True) -> dict:
 
     optimiser.step(closure)
     with torch.no_grad():
-        objective, beta, m, g, s2 = _mixed_model_terms(raw, zz, zy, yy, counts, reml)
-        blups = torch.linalg.solve(m, zy - zz @ beta)  # M^-1 Z'(y - Z beta)
+        objective, beta, p, g, s2 = _mixed_model_terms(raw, zz, zy, yy, counts, reml)
+        blups = (p @ (zy - zz @ beta)[..., None])[..., 0]  # P Z'(y - Z beta)
     return {"beta": beta, "G": g, "s2": s2, "blups": blups,
             "objective": objective.item()}  # fmt: skip
 

@@ -130,3 +130,25 @@ def test_prediction_errors_skip_missing_entries():
     complete = dict(heldout, mask=torch.ones(2, 2, dtype=torch.bool))
     expected = ((predictions - heldout["values"]) ** 2).mean().item()
     assert helpers.prediction_errors(predictions, complete)["mse"] == expected
+
+
+def test_mixed_model_survives_a_slope_variance_at_zero():
+    # every person's line has the same slope: the random-slope variance sits
+    # on the boundary, where a fit through G^-1 would divide by zero
+    generator = torch.Generator().manual_seed(7)
+    xs, ts = [], []
+    for _ in range(40):
+        times = torch.tensor([0.0, 1.0, 2.5, 4.0])
+        level = torch.randn((), generator=generator)
+        values = level + 0.3 * times + 0.2 * torch.randn(4, generator=generator)
+        xs.append(values[:, None].repeat(1, 2))
+        ts.append(times)
+    cohort = helpers.Cohort(xs=xs, ts=ts, baseline=torch.zeros(40, 1),
+                            groups=torch.ones(40, dtype=torch.int64))
+    train_cohort, heldout = helpers.split_last_visit(cohort)
+    fit = helpers.evaluation.fit_mixed_model(train_cohort, 0)
+    assert torch.isfinite(fit["blups"]).all()
+    assert fit["G"][1, 1] < 1e-3  # the slope variance shrinks to (about) zero
+    assert fit["beta"][1].item() == pytest.approx(0.3, abs=0.05)
+    predictions = helpers.evaluation.mixed_model_predictions(train_cohort, heldout)
+    assert torch.isfinite(predictions).all()
