@@ -61,6 +61,16 @@ def github(tmp_path, monkeypatch):
     (tmp_path / "gitconfig").write_text("[advice]\n\tdetachedHead = false\n")
     clone = tmp_path / "clone"
     colab_emulation.git("clone", "--quiet", str(bare), str(clone))
+    changelog = clone / "CHANGELOG.md"
+    if "\n## Unreleased\n" not in changelog.read_text():
+        # right after a release: write the next release's notes, as a
+        # maintainer does before releasing
+        text = changelog.read_text()
+        first = text.index("\n## ") + 1
+        changelog.write_text(text[:first] + "## Unreleased\n\n- a test change\n\n"
+                             + text[first:])
+        git(clone, "commit", "--quiet", "-am", "CHANGELOG: notes of the next release")
+        git(clone, "push", "--quiet", "origin", "main")
     return bare, clone
 
 
