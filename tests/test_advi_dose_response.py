@@ -5,7 +5,6 @@ Carlo reference, log q and k-hat, recovery on a small simulation, bad input,
 and each check cell against its solution and typical mistakes."""
 
 import math
-import re
 from pathlib import Path
 
 import numpy as np
@@ -337,10 +336,7 @@ def your_turn(name):
     namespace = {}
     for source in code[:index]:
         exec(source, namespace)  # noqa: S102 - notebook cells, run as in Jupyter
-    blocks = [block for cell in cells if cell.kind == "markdown"
-              and "<details>" in cell.source
-              for block in re.findall(r"```python\n(.*?)```", cell.source, re.DOTALL)
-              if re.search(rf"^def {name}\(", block, re.MULTILINE)]
+    blocks = build_notebooks.hidden_solutions(cells, name)
     assert len(blocks) == 1, f"one hidden solution for {name}"
     return namespace, code[index], code[index + 1], blocks[0]
 

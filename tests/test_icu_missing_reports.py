@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tools"))
-from build_notebooks import parse_source
+from build_notebooks import hidden_solutions, parse_source
 
 NOTEBOOK = ROOT / "notebooks" / "icu_missing_reports.py"
 
@@ -32,12 +32,9 @@ def notebook_cells():
 
 def solution(name):
     """The hidden solution's code for ``name`` (a collapsed markdown cell)."""
-    for cell in notebook_cells():
-        if cell.kind == "markdown" and "<details>" in cell.source:
-            for block in re.findall(r"```python\n(.*?)```", cell.source, re.DOTALL):
-                if re.search(rf"^def {name}\(", block, re.MULTILINE):
-                    return block
-    raise AssertionError(f"no solution for {name}")
+    blocks = hidden_solutions(notebook_cells(), name)
+    assert blocks, f"no solution for {name}"
+    return blocks[0]
 
 
 def notebook_function(name):

@@ -41,12 +41,9 @@ def your_turn(prefix, name):
 
 def solution(prefix, name):
     """The solution's code, from the fenced block in a collapsed markdown cell."""
-    for cell in cells_of(prefix):
-        if cell.kind == "markdown" and "<details>" in cell.source:
-            for block in re.findall(r"```python\n(.*?)```", cell.source, re.DOTALL):
-                if re.search(rf"^def {name}\(", block, re.MULTILINE):
-                    return block
-    raise AssertionError(f"no solution for {name} in {prefix}")
+    blocks = build_notebooks.hidden_solutions(cells_of(prefix), name)
+    assert blocks, f"no solution for {name} in {prefix}"
+    return blocks[0]
 
 
 def verdict(namespace, definition, check):

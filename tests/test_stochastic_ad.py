@@ -404,12 +404,9 @@ def your_turn(name):
 
 def solution(name):
     """The solution's code, from the fenced block in a collapsed markdown cell."""
-    for cell in notebook_cells():
-        if cell.kind == "markdown" and "<details>" in cell.source:
-            for block in re.findall(r"```python\n(.*?)```", cell.source, re.DOTALL):
-                if re.search(rf"^def {name}\(", block, re.MULTILINE):
-                    return block
-    raise AssertionError(f"no solution for {name}")
+    blocks = build_notebooks.hidden_solutions(notebook_cells(), name)
+    assert blocks, f"no solution for {name}"
+    return blocks[0]
 
 
 def namespace_with(*markers):

@@ -5,7 +5,6 @@ mistakes and "Not yet" for the stub."""
 
 import math
 import pathlib
-import re
 
 import pandas as pd
 import pytest
@@ -299,12 +298,9 @@ def your_turn(name):
 
 def solution(name):
     """The solution's code, from the fenced block in a collapsed markdown cell."""
-    for cell in notebook_cells():
-        if cell.kind == "markdown" and "<details>" in cell.source:
-            for block in re.findall(r"```python\n(.*?)```", cell.source, re.DOTALL):
-                if re.search(rf"^def {name}\(", block, re.MULTILINE):
-                    return block
-    raise AssertionError(f"no solution for {name}")
+    blocks = build_notebooks.hidden_solutions(notebook_cells(), name)
+    assert blocks, f"no solution for {name}"
+    return blocks[0]
 
 
 def verdict(namespace, definition, check):

@@ -184,6 +184,15 @@ def _finish_cell(kind, lines, name, line_number):
     return Cell(kind, "\n".join(text), f"{name}:{line_number}")
 
 
+def hidden_solutions(cells, name):
+    """The code blocks defining ``name`` in collapsed (``<details>``) markdown
+    cells: the hidden solutions of a "your turn" cell, for the tests."""
+    return [block for cell in cells
+            if cell.kind == "markdown" and "<details>" in cell.source
+            for block in re.findall(r"```python\n(.*?)```", cell.source, re.DOTALL)
+            if re.search(rf"^def {name}\(", block, re.MULTILINE)]
+
+
 def parse_source(text, name="<source>"):
     """Split a percent-format source into cells.
 
