@@ -3,9 +3,14 @@ progress-bar habits, and where the data files live.
 
 Checks turn a value a person typed into a clear ``ValueError``; they are
 called once, in the public function a notebook calls, never again inside.
+A door with several arguments declares them in a table of rules (as
+scikit-learn declares parameter constraints), ``{argument: rule}`` with the
+rules ``integer``, ``number``, ``one_of`` and ``tensor`` below, and checks
+the table with one call to :func:`check_arguments`.
 """
 
 import contextlib
+import functools
 import math
 import numbers
 from collections.abc import Iterable
@@ -78,6 +83,42 @@ def check_tensor(name: str, value, shape: tuple) -> torch.Tensor:
     if not torch.isfinite(tensor).all():
         raise ValueError(f"{name} contains NaN or infinite values")
     return tensor
+
+
+def integer(minimum: int | None = None):
+    """Rule: a whole number >= ``minimum`` (see :func:`check_int`)."""
+    return functools.partial(check_int, minimum=minimum)
+
+
+def number(minimum: float | None = None, strict: bool = False):
+    """Rule: a finite number, ``> minimum`` if strict, else ``>=`` (see
+    :func:`check_float`)."""
+    return functools.partial(check_float, minimum=minimum, strict=strict)
+
+
+def one_of(choices: Iterable):
+    """Rule: one of ``choices`` (see :func:`check_choice`)."""
+    return functools.partial(check_choice, choices=tuple(choices))
+
+
+def tensor(shape: tuple):
+    """Rule: a finite float tensor of ``shape`` (see :func:`check_tensor`)."""
+    return functools.partial(check_tensor, shape=shape)
+
+
+def check_arguments(rules: dict, values: dict) -> dict:
+    """Check ``values[name]`` against the rule of every ``name`` in ``rules``.
+
+    A rule is a function ``rule(name, value)`` that returns the value
+    (converted, e.g. to ``int``) or raises a ``ValueError`` naming the
+    argument, the value and what is allowed. Arguments are checked in the
+    order of ``rules``; names in ``values`` without a rule are ignored (so a
+    door may pass ``locals()``).
+
+    Returns:
+        ``{name: checked value}`` for every name in ``rules``.
+    """
+    return {name: rule(name, values[name]) for name, rule in rules.items()}
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._utils import check_choice, check_float, check_int
+from ._utils import check_arguments, check_float, integer, number, one_of
 
 DT = 0.1  # spacing of the time grid on which visits happen
 BASELINE_STRATEGIES = ("trueparams", "groupsonly")
@@ -62,23 +62,34 @@ TRUE_PARAM_COLUMNS = ("true_a11", "true_a12", "true_a21", "true_a22")
 TRUE_U0_COLUMNS = ("true_u1_0", "true_u2_0")
 
 
-def _check_ode_params(value) -> tuple:
+def _check_ode_params(name: str, value) -> tuple:
     """``value`` as ``((a11, a12, a21, a22), (a11, a12, a21, a22))`` of floats."""
-    rows = tuple(tuple(check_float("ode_params", a) for a in row) for row in value)
+    rows = tuple(tuple(check_float(name, a) for a in row) for row in value)
     if len(rows) != 2 or any(len(row) != 4 for row in rows):
         raise ValueError(
-            "ode_params must be two rows (a11, a12, a21, a22), one per group, "
+            f"{name} must be two rows (a11, a12, a21, a22), one per group, "
             f"got {value!r}"
         )
     return rows
 
 
-def _check_u0(value) -> tuple:
+def _check_u0(name: str, value) -> tuple:
     """``value`` as ``(u1, u2)`` of floats."""
-    entries = tuple(check_float("u0", u) for u in value)
+    entries = tuple(check_float(name, u) for u in value)
     if len(entries) != 2:
-        raise ValueError(f"u0 must be two numbers (u1, u2), got {value!r}")
+        raise ValueError(f"{name} must be two numbers (u1, u2), got {value!r}")
     return entries
+
+
+# What each argument of simulate_cohort may be, checked by check_arguments;
+# the rules that tie two arguments together are written out in simulate_cohort
+SIMULATION_RULES = {
+    "n": integer(2), "p": integer(2), "q": integer(0), "q_info": integer(0),
+    "baseline": one_of(BASELINE_STRATEGIES), "maxntps": integer(1),
+    "t_start": number(0, strict=True), "t_end": number(),
+    "sigma_var": number(0), "sigma_ind": number(0),
+    "ode_params": _check_ode_params, "u0": _check_u0, "seed": integer(0),
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -417,21 +428,15 @@ def _from_simulated_layout(frame: pd.DataFrame, ode_params, u0) -> Cohort:
             f"columns with variables=[...]); missing {sorted(missing) or ['x1..xp']}"
         )
     has_groups = "group" in names
-    complete = ["id", "visit", "time", *(["group"] if has_groups else []), *b_cols]
-    for column in complete + x_cols:
-        values = frame[column]
-        no_nan = column in x_cols or not values.isna().any()
-        if not pd.api.types.is_numeric_dtype(values) or not no_nan:
-            raise ValueError(
-                f"frame column {column!r} must hold numbers and no missing "
-                f"(NaN) values, got dtype {values.dtype} and "
-                f"{values.isna().sum()} NaN"
-            )
-    if has_groups and not frame["group"].isin([1, 2]).all():
-        values = sorted(set(frame["group"].tolist()))
-        raise ValueError(f"frame column 'group' must be 1 or 2, got {values}")
+    complete = ("id", "visit", "time", *(["group"] if has_groups else []))
+    roles = {"numbers": (*complete, *b_cols, *x_cols), "complete": complete,
+             "baseline": b_cols, "group": ("group",) if has_groups else ()}
+    _check_rows(frame, _TABLE_RULES, roles, "id", x_cols)
     if has_groups and all(c in names for c in TRUE_PARAM_COLUMNS + TRUE_U0_COLUMNS):
         ode_params, u0 = _true_dynamics_from(frame, ode_params)
+    if has_groups:  # the truth of a simulated cohort, from the table or arguments
+        ode_params = _check_ode_params("ode_params", ode_params)
+        u0 = _check_u0("u0", u0)
 
     frame = frame.sort_values(["id", "visit"], kind="stable")
     xs, ts, baseline, groups = [], [], [], []
@@ -445,8 +450,8 @@ def _from_simulated_layout(frame: pd.DataFrame, ode_params, u0) -> Cohort:
         ts=ts,
         baseline=torch.tensor(np.stack(baseline)).reshape(len(xs), len(b_cols)),
         groups=torch.tensor(groups) if has_groups else None,
-        ode_params=_check_ode_params(ode_params) if has_groups else None,
-        u0=_check_u0(u0) if has_groups else None,
+        ode_params=ode_params if has_groups else None,
+        u0=u0 if has_groups else None,
     )
 
 
@@ -487,58 +492,88 @@ def _check_names(frame, id, time, variables, baseline, log) -> tuple:
     return variables, baseline, log
 
 
-def _check_table_values(frame, id, time, variables, baseline, log) -> None:
-    """Numbers where numbers belong; ids and times observed; logs of positives."""
-    for column in (time, *variables, *baseline):
-        if not pd.api.types.is_numeric_dtype(frame[column]):
-            raise ValueError(
-                f"column {column!r} must hold numbers, got dtype "
-                f"{frame[column].dtype} (code text as numbers first, e.g. 0/1)"
-            )
-    for column in (id, time, *baseline):
-        bad = frame[column].isna()
-        if bad.any():
-            person = frame.loc[bad, id].iloc[0]
-            raise ValueError(
-                f"column {column!r} is missing (NaN) on {int(bad.sum())} rows, "
-                f"e.g. for person {person!r}; "
-                + (
-                    "impute it or drop the person"
-                    if column in baseline
-                    else "every row needs it"
-                )
-            )
-    for column in variables:
-        if frame[column].isna().all():
-            raise ValueError(f"variable {column!r} is missing on every row")
-    for column in log:
-        bad = frame[column] <= 0
-        if bad.any():
-            person = frame.loc[bad, id].iloc[0]
-            raise ValueError(
-                f"column {column!r} is to be log-transformed but holds "
-                f"{frame.loc[bad, column].iloc[0]!r} <= 0 for person {person!r}"
-            )
+# The rules of a table of visits. Each finds the rows of a column that break
+# it, ``bad(frame, column, id, variables)``, with ``id`` the person's column.
+def _not_numbers(frame, column, id, variables):
+    return pd.Series(not pd.api.types.is_numeric_dtype(frame[column]), frame.index)
 
 
-def _check_people(frame, id, time, baseline) -> None:
-    """Strictly increasing times and constant baseline values within a person."""
-    step = frame.groupby(id, sort=False)[time].diff()
-    for bad, what in ((step == 0, "has two visits at"), (step < 0, "goes back to")):
-        if bad.any():
-            row = frame.loc[bad].iloc[0]
-            raise ValueError(
-                f"column {time!r}: person {row[id]!r} {what} time {row[time]!r}; "
-                "each person's rows must come in strictly increasing time"
-            )
-    for column in baseline:
-        changes = frame.groupby(id, sort=False)[column].nunique() > 1
-        if changes.any():
-            raise ValueError(
-                f"baseline column {column!r} changes between the rows of person "
-                f"{changes.index[changes.argmax()]!r}; a baseline value is one "
-                "per person"
-            )
+def _missing(frame, column, id, variables):
+    return frame[column].isna()
+
+
+def _not_a_group(frame, column, id, variables):
+    return ~frame[column].isin([1, 2])
+
+
+def _never_observed(frame, column, id, variables):
+    return frame[column].isna() & frame[column].isna().all()
+
+
+def _not_positive(frame, column, id, variables):
+    return frame[column] <= 0
+
+
+def _person_without_variables(frame, column, id, variables):
+    unobserved = frame[list(variables)].isna().all(axis=1)
+    return unobserved.groupby(frame[column]).transform("all")
+
+
+def _time_repeats(frame, column, id, variables):
+    return frame.groupby(id, sort=False)[column].diff() == 0
+
+
+def _time_goes_back(frame, column, id, variables):
+    return frame.groupby(id, sort=False)[column].diff() < 0
+
+
+def _changes_within_person(frame, column, id, variables):
+    return frame.groupby(id, sort=False)[column].transform("nunique") > 1
+
+
+_INCREASING = "each person's rows must come in strictly increasing time"
+# (role of the columns, rule, what to tell the person), checked in this order
+# by _check_rows: a door says which columns play each role (a role it leaves
+# out has none); a message may name the column, the person and the value of
+# the first bad row, the count of bad rows, the dtype and the variables.
+_TABLE_RULES = (
+    ("numbers", _not_numbers, ("column {column!r} must hold numbers, got dtype "
+     "{dtype} (code text as numbers first, e.g. 0/1)")),
+    ("complete", _missing, ("column {column!r} is missing (NaN) on {count} rows, "
+     "e.g. for person {person!r}; every row needs it")),
+    ("baseline", _missing, ("column {column!r} is missing (NaN) on {count} rows, "
+     "e.g. for person {person!r}; impute it or drop the person")),
+    ("group", _not_a_group, ("column {column!r} must be 1 or 2, got {value!r} for "
+     "person {person!r}")),
+    ("variables", _never_observed, "variable {column!r} is missing on every row"),
+    ("log", _not_positive, ("column {column!r} is to be log-transformed but holds "
+     "{value!r} <= 0 for person {person!r}")),
+    ("people", _person_without_variables, ("person {person!r} (column {column!r}) "
+     "has no visit with any of the variables {variables} observed")),
+)  # fmt: skip
+# ... and, once the rows with no variable observed are dropped:
+_PERSON_RULES = (
+    ("time", _time_repeats, "column {column!r}: person {person!r} has two visits "
+     "at time {value!r}; " + _INCREASING),
+    ("time", _time_goes_back, "column {column!r}: person {person!r} goes back to "
+     "time {value!r}; " + _INCREASING),
+    ("baseline", _changes_within_person, ("baseline column {column!r} changes "
+     "between the rows of person {person!r}; a baseline value is one per person")),
+)  # fmt: skip
+
+
+def _check_rows(frame, rules, roles: dict, id: str, variables) -> None:
+    """Raise for the first row that breaks one of ``rules`` (``_TABLE_RULES``),
+    with ``roles`` the columns of each role and ``id`` the person's column."""
+    for role, bad_rows, message in rules:
+        for column in roles.get(role, ()):
+            bad = bad_rows(frame, column, id, list(variables))
+            if bad.any():
+                first = frame.iloc[np.flatnonzero(bad.to_numpy(bool))[:1]]
+                raise ValueError(message.format(  # Python values read best
+                    column=column, person=first[id].tolist()[0], count=int(bad.sum()),
+                    value=first[column].tolist()[0], dtype=frame[column].dtype,
+                    variables=list(variables)))  # fmt: skip
 
 
 def _fit_transforms(frame, names, log, standardise) -> dict:
@@ -562,16 +597,13 @@ def _from_learner_table(frame, id, time, variables, baseline, log, standardise):
             f"frame must be a pandas DataFrame, got {type(frame).__name__}"
         )
     variables, baseline, log = _check_names(frame, id, time, variables, baseline, log)
-    _check_table_values(frame, id, time, variables, baseline, log)
-    everyone = pd.unique(frame[id])
+    roles = {"numbers": (time, *variables, *baseline), "complete": (id, time),
+             "baseline": baseline, "variables": variables, "log": log,
+             "people": (id,)}  # fmt: skip
+    _check_rows(frame, _TABLE_RULES, roles, id, variables)
     frame = frame[frame[list(variables)].notna().any(axis=1)]
-    lost = [person for person in everyone if person not in set(frame[id])]
-    if lost:
-        raise ValueError(
-            f"person {lost[0]!r} (column {id!r}) has no visit with any of the "
-            f"variables {list(variables)} observed"
-        )
-    _check_people(frame, id, time, baseline)
+    _check_rows(frame, _PERSON_RULES, {"time": (time,), "baseline": baseline},
+                id, variables)  # fmt: skip
     transforms = _fit_transforms(frame, variables + baseline, log, standardise)
     stored = pd.DataFrame(
         {
@@ -633,28 +665,6 @@ def _learner_frame(cohort: Cohort) -> pd.DataFrame:
     return frame
 
 
-def _check_simulation_args(n, p, q, q_info, baseline, maxntps, t_start, t_end,
-                           sigma_var, sigma_ind, ode_params, u0):  # fmt: skip
-    check_int("n", n, minimum=2)
-    if check_int("p", p, minimum=2) % 2:
-        raise ValueError(f"p must be even (half copy each state), got {p}")
-    check_int("q", q, minimum=0)
-    if check_int("q_info", q_info, minimum=0) > q or q_info % 2:
-        raise ValueError(f"q_info must be even and at most q={q}, got {q_info}")
-    check_choice("baseline", baseline, BASELINE_STRATEGIES)
-    check_int("maxntps", maxntps, minimum=1)
-    grid = (check_float("t_start", t_start, minimum=0, strict=True) / DT,
-            check_float("t_end", t_end) / DT)  # fmt: skip
-    if t_start >= t_end or max(abs(g - round(g)) for g in grid) > 1e-6:
-        raise ValueError(
-            f"t_start and t_end must be multiples of {DT} with t_start < t_end, "
-            f"got {t_start} and {t_end}"
-        )
-    check_float("sigma_var", sigma_var, minimum=0)
-    check_float("sigma_ind", sigma_ind, minimum=0)
-    return _check_ode_params(ode_params), _check_u0(u0)
-
-
 def simulate_cohort(
     n: int = 100,
     p: int = 10,
@@ -701,9 +711,18 @@ def simulate_cohort(
         "sigma_var": sigma_var, "sigma_ind": sigma_ind,
         "ode_params": ode_params, "u0": u0,
     }  # fmt: skip
-    ode_params, u0 = _check_simulation_args(**settings)
-    check_int("seed", seed, minimum=0)
-    return _draw_cohort(settings, seed, ode_params, u0)
+    checked = check_arguments(SIMULATION_RULES, settings | {"seed": seed})
+    if p % 2:
+        raise ValueError(f"p must be even (half copy each state), got {p}")
+    if q_info > q or q_info % 2:
+        raise ValueError(f"q_info must be even and at most q={q}, got {q_info}")
+    grid = (checked["t_start"] / DT, checked["t_end"] / DT)
+    if t_start >= t_end or max(abs(g - round(g)) for g in grid) > 1e-6:
+        raise ValueError(
+            f"t_start and t_end must be multiples of {DT} with t_start < t_end, "
+            f"got {t_start} and {t_end}"
+        )
+    return _draw_cohort(settings, seed, checked["ode_params"], checked["u0"])
 
 
 def _draw_cohort(settings: dict, seed: int, ode_params: tuple, u0: tuple) -> Cohort:

@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 import pandas as pd
 import torch
 
-from ._utils import check_choice, check_float, check_int, one_thread, progress_bar
+from ._utils import (
+    check_arguments,
+    integer,
+    number,
+    one_of,
+    one_thread,
+    progress_bar,
+)
 from .batching import make_batch
 from .models import ODEVAE, VAE, check_model
 from .simulation import Cohort
@@ -34,6 +41,12 @@ DEFAULT_STARTS = 3
 DEFAULT_BETAS = (0.85, 0.99)  # Adam's averaging: shorter memory than (0.9, 0.999)
 HALVE_AT = 1 / 6  # share of the epochs after which the worse starts stop
 CHOOSE_AT = 1 / 2  # share of the epochs after which one start is kept
+# What each setting of train may be (checked once, by check_arguments)
+TRAINING_RULES = {
+    "epochs": integer(1), "lr": number(0, strict=True), "batch_size": integer(1),
+    "starts": integer(1), "schedule": one_of(("cosine", "constant")),
+    "every": integer(1), "seed": integer(0),
+}  # fmt: skip
 ORIGINAL_SETTINGS = {
     "epochs": 25,
     "lr": 5e-4,
@@ -111,17 +124,11 @@ def train(
         FloatingPointError: when the loss becomes NaN or infinite.
     """
     check_model(model, cohort)
-    check_int("epochs", epochs, minimum=1)
-    check_float("lr", lr, minimum=0, strict=True)
-    check_int("batch_size", batch_size, minimum=1)
-    check_int("starts", starts, minimum=1)
-    check_choice("schedule", schedule, ("cosine", "constant"))
-    check_int("every", every, minimum=1)
+    check_arguments(TRAINING_RULES, locals())
     if callback is not None and not callable(callback):
         raise ValueError(
             f"callback must be a function callback(model, epoch), got {callback!r}"
         )
-    check_int("seed", seed, minimum=0)
     return _train(model, cohort, epochs, lr, batch_size, starts, seed, shuffle,
                   schedule, betas, callback, every, progress)
 

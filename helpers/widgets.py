@@ -21,15 +21,15 @@ import pandas as pd
 import torch
 from matplotlib.figure import Figure
 
-from ._utils import check_float, check_int
+from ._utils import check_arguments, number
 from .evaluation import evaluate, growth_rates, learned_ode_params, new_individuals_auc
 from .models import ODEVAE
 from .plotting import plot_group
 from .simulation import (
     DEFAULT_ODE_PARAMS,
     DEFAULT_U0,
+    SIMULATION_RULES,
     Cohort,
-    _check_simulation_args,
     _draw_cohort,
     split_last_visit,
 )
@@ -39,6 +39,7 @@ from .training import (
     DEFAULT_EPOCHS,
     DEFAULT_LR,
     DEFAULT_STARTS,
+    TRAINING_RULES,
     _train,
 )
 
@@ -50,6 +51,11 @@ ENTRY_NAMES = {2: ("a11", "a22"), 4: ("a11", "a12", "a21", "a22")}
 # what simulate_cohort uses for the settings the explorer does not show
 FIXED_SIMULATION = {"p": 10, "q": 50, "q_info": 10, "t_start": 1.5, "t_end": 10.0,
                     "sigma_var": 0.1, "u0": DEFAULT_U0}
+# What each setting may be: the rules of simulate_cohort and train
+SETTINGS_RULES = {name: SIMULATION_RULES[name] for name in SIMULATION_SETTINGS} | {
+    name: TRAINING_RULES[name] for name in TRAINING_SETTINGS} | {
+    "seed": SIMULATION_RULES["seed"], "baseline_noise": number(0),
+    "model_seed": TRAINING_RULES["seed"]}  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,20 +92,13 @@ class ExperimentSettings:
     model_seed: int = 0
 
     def __post_init__(self):
-        data = {name: getattr(self, name) for name in SIMULATION_SETTINGS}
-        ode_params, _ = _check_simulation_args(**data, **FIXED_SIMULATION)
-        object.__setattr__(self, "ode_params", ode_params)
-        check_int("seed", self.seed, minimum=0)
-        check_int("epochs", self.epochs, minimum=1)
-        check_float("lr", self.lr, minimum=0, strict=True)
-        check_int("batch_size", self.batch_size, minimum=1)
-        check_float("baseline_noise", self.baseline_noise, minimum=0)
+        checked = check_arguments(SETTINGS_RULES, vars(self))
+        object.__setattr__(self, "ode_params", checked["ode_params"])
         if self.n_ode_params not in (2, 4):
             raise ValueError(
                 "n_ode_params must be 2 (learn a11 and a22) or 4 (learn the whole "
                 f"matrix), got {self.n_ode_params!r}"
             )
-        check_int("model_seed", self.model_seed, minimum=0)
 
 
 def default_settings() -> dict:
