@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torchdiffeq import odeint
 
-from ._utils import check_choice, check_float, check_int, check_tensor
+from ._utils import check_arguments, check_tensor, integer, number, one_of
 from .batching import Batch
 from .simulation import Cohort
 
@@ -45,6 +45,23 @@ MAX_SOLVER_STEPS = 1000
 # |rate| * step < 2.78, so up to |rate| = 5.5 here; only "closed_form" is
 # exact and stable at every rate.
 MAX_STEP = 0.5
+# What each argument of VAE, and the further ones of ODEVAE, may be (checked
+# once, by check_arguments, when the model is built)
+VAE_RULES = {
+    "p": integer(1),
+    "zdim": integer(1),
+    "seed": integer(),
+    "kl_weight": number(0),
+    "penalty_weight": number(0),
+}
+ODEVAE_RULES = {
+    "q": integer(1),
+    "n_ode_params": integer(1),
+    "method": one_of(METHODS),
+    "rtol": number(0, strict=True),
+    "atol": number(0, strict=True),
+    "consistency_weight": number(0),
+}
 
 
 def ode_matrices(params):
@@ -149,9 +166,10 @@ class VAE(nn.Module):
         penalty_weight: float = 0.01,
     ):
         super().__init__()
-        self.p, self.zdim = check_int("p", p, minimum=1), check_int("zdim", zdim, 1)
-        self.kl_weight = check_float("kl_weight", kl_weight, minimum=0)
-        self.penalty_weight = check_float("penalty_weight", penalty_weight, minimum=0)
+        checked = check_arguments(VAE_RULES, locals())
+        self.p, self.zdim, self.kl_weight, self.penalty_weight = (
+            checked[name] for name in ("p", "zdim", "kl_weight", "penalty_weight")
+        )
         self.encoder = nn.Linear(p, p)
         self.encoder_mean = nn.Linear(p, zdim)
         self.encoder_logvar = nn.Linear(p, zdim)
@@ -160,7 +178,7 @@ class VAE(nn.Module):
         self.decoder = nn.Linear(zdim, p)
         self.decoder_mean = nn.Linear(p, p)
         self.decoder_logvar = nn.Linear(p, p)
-        self._draw_vae_weights(check_int("seed", seed))
+        self._draw_vae_weights(checked["seed"])
 
     def initialise(self, seed: int) -> None:
         """Draw all weights afresh from ``seed`` (Glorot uniform, zero biases)."""
@@ -314,17 +332,14 @@ class ODEVAE(VAE):
         penalty_weight: float = 0.01,
     ):
         super().__init__(p, zdim, seed, kl_weight, penalty_weight)
-        self.q = check_int("q", q, minimum=1)
-        self.n_ode_params = check_int("n_ode_params", n_ode_params, minimum=1)
         if method is None:
             method = "closed_form" if dynamics is linear_dynamics else "dopri5"
+        checked = check_arguments(ODEVAE_RULES, locals())
         _check_dynamics(dynamics, zdim, n_ode_params, method)
+        self.q, self.n_ode_params = checked["q"], checked["n_ode_params"]
         self.dynamics, self.method = dynamics, method
-        self.rtol = check_float("rtol", rtol, minimum=0, strict=True)
-        self.atol = check_float("atol", atol, minimum=0, strict=True)
-        self.consistency_weight = check_float(
-            "consistency_weight", consistency_weight, minimum=0
-        )
+        self.rtol, self.atol = checked["rtol"], checked["atol"]
+        self.consistency_weight = checked["consistency_weight"]
         self.param_hidden = nn.Linear(self.q, self.q)
         self.param_out = nn.Linear(self.q, self.n_ode_params)
         self.param_scale = nn.Parameter(torch.ones(self.n_ode_params))
@@ -482,7 +497,6 @@ def _check_dynamics(dynamics, zdim: int, n_ode_params: int, method: str) -> None
             "linear_dynamics needs zdim=2 and n_ode_params 2 (diagonal) or 4 "
             f"(full matrix), got zdim={zdim}, n_ode_params={n_ode_params}"
         )
-    check_choice("method", method, METHODS)
     if method == "closed_form" and dynamics is not linear_dynamics:
         raise ValueError("method='closed_form' needs dynamics=linear_dynamics")
 

@@ -30,9 +30,11 @@ import torch
 from torch import nn
 
 from .._utils import (
-    check_choice,
-    check_float,
+    check_arguments,
     check_int,
+    integer,
+    number,
+    one_of,
     one_thread,
     progress_bar,
 )
@@ -46,6 +48,26 @@ PARAMETERS = ("log_ke", "log_ka", "log_cl")
 RANDOM_EFFECTS = {"ka_cl": (1, 2), "all": (0, 1, 2)}
 """Random-effect structures of :class:`PopulationModel`: the indices into
 :data:`PARAMETERS` of the parameters that get a random effect."""
+
+# What the settings of the population model and its fit may be, checked once
+# by check_arguments in the public function that takes them
+MODEL_RULES = {
+    "n_subjects": integer(1),
+    "hidden": integer(0),
+    "random_effects": one_of(RANDOM_EFFECTS),
+}
+FIT_RULES = {
+    "n_steps": integer(1),
+    "n_samples": integer(1),
+    "lr": number(0, strict=True),
+    "weight_decay": number(0),
+    "seed": integer(),
+}
+SPARSE_RULES = {  # the further settings of sparse_experiment
+    "random_effects": MODEL_RULES["random_effects"],
+    "n_steps": FIT_RULES["n_steps"],
+    "lr": FIT_RULES["lr"],
+}
 
 NLME_REFERENCE = {
     "log_ke": (-2.454704, 0.0525),
@@ -91,19 +113,12 @@ def load_theophylline(path) -> pd.DataFrame:
         )
     if data.empty:
         raise ValueError(f"{path}: the CSV has a header but no rows")
-    numbers = {}
-    for column in COLUMNS:
-        values = pd.to_numeric(data[column].str.strip(), errors="coerce")
-        bad = values.isna() | ~np.isfinite(values)
-        if bad.any():
-            row = int(np.flatnonzero(bad)[0])
-            raise ValueError(
-                f"{path}, line {row + 2}: {column} must be a number, "
-                f"got {data[column].iloc[row]!r}"
-            )
-        numbers[column] = values
-    frame = pd.DataFrame(numbers)
+    frame = pd.DataFrame(
+        {c: pd.to_numeric(data[c].str.strip(), errors="coerce") for c in COLUMNS}
+    )
+    # every entry a finite number first (text became NaN), then the ranges
     rules = (
+        *((column, np.isfinite(frame[column]), "a number") for column in COLUMNS),
         ("Wt", frame["Wt"] > 0, "a body weight in kg > 0"),
         ("Dose", frame["Dose"] > 0, "a dose in mg/kg > 0"),
         ("Time", frame["Time"] >= 0, "hours since the dose, >= 0"),
@@ -440,9 +455,8 @@ class PopulationModel(nn.Module):
     def __init__(self, n_subjects, start, hidden=0, random_effects="ka_cl",
                  generator=None, weight=True):
         super().__init__()
-        self.n_subjects = check_int("n_subjects", n_subjects, minimum=1)
-        self.hidden = check_int("hidden", hidden, minimum=0)
-        check_choice("random_effects", random_effects, RANDOM_EFFECTS)
+        checked = check_arguments(MODEL_RULES, locals())
+        self.n_subjects, self.hidden = checked["n_subjects"], checked["hidden"]
         self.targets = RANDOM_EFFECTS[random_effects]  # parameter of each effect
         self.n_effects = len(self.targets)
         self.weight_covariate = bool(weight) and not self.hidden
@@ -592,11 +606,9 @@ def fit_population(
     Returns:
         A :class:`PopulationFit`.
     """
-    n_steps = check_int("n_steps", n_steps, minimum=1)
-    n_samples = check_int("n_samples", n_samples, minimum=1)
-    lr = check_float("lr", lr, 0, strict=True)
-    weight_decay = check_float("weight_decay", weight_decay, 0)
-    generator = torch.Generator().manual_seed(check_int("seed", seed))
+    checked = check_arguments(FIT_RULES, locals())
+    n_steps, n_samples, lr, weight_decay, seed = checked.values()  # as in FIT_RULES
+    generator = torch.Generator().manual_seed(seed)
     model = PopulationModel(len(study.dose), start, hidden, random_effects,
                             generator, weight=weight)
     # Adam moves every number at about the same speed, so the d (d - 1) / 2
@@ -727,9 +739,7 @@ def sparse_experiment(
     """
     ks = [check_int("k", k, minimum=1) for k in ks]
     seeds = [check_int("seed", seed) for seed in seeds]
-    check_choice("random_effects", random_effects, RANDOM_EFFECTS)
-    n_steps = check_int("n_steps", n_steps, minimum=1)
-    lr = check_float("lr", lr, 0, strict=True)
+    check_arguments(SPARSE_RULES, locals())
     rows = []
     designs = [(k, seed) for k in ks for seed in seeds]
     for k, seed in progress_bar(designs, progress, desc="designs"):
