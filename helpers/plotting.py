@@ -39,6 +39,12 @@ def _axes_2x2(axes, figsize, **options):
     return axes[0, 0].figure, axes
 
 
+def _plot_truth(ax, times, truth, k, **style):
+    """The true state ``k`` (column of ``truth``) as a dotted line."""
+    ax.plot(times, truth[:, k], ":", color=COLORS[k], label=f"true {STATE_NAMES[k]}",
+            **style)  # fmt: skip
+
+
 def plot_truth_and_data(cohort: Cohort, figsize=(10, 7), axes=None):
     """True trajectories per group, alone and with every measurement (2x2).
 
@@ -58,14 +64,7 @@ def plot_truth_and_data(cohort: Cohort, figsize=(10, 7), axes=None):
         members = [i for i in range(cohort.n) if int(cohort.groups[i]) == group]
         for column, ax in enumerate(axes[row]):
             for k in range(2):
-                ax.plot(
-                    times,
-                    truth[:, k],
-                    ":",
-                    color=COLORS[k],
-                    lw=2.5,
-                    label=f"true {STATE_NAMES[k]}",
-                )
+                _plot_truth(ax, times, truth, k, lw=2.5)
             if column == 1:
                 for i in members:
                     t, x = cohort.ts[i], cohort.xs[i]
@@ -103,14 +102,7 @@ def _draw_individual(ax, model, cohort, individual, alignment, legend=True):
             x0, base = cohort.xs[individual][0], cohort.baseline[individual]
             fitted = alignment.apply(model.latent_trajectory(x0, base, times))
     for k in range(2):
-        ax.plot(
-            times,
-            truth[:, k],
-            ":",
-            color=COLORS[k],
-            lw=2,
-            label=f"true {STATE_NAMES[k]}",
-        )
+        _plot_truth(ax, times, truth, k, lw=2)
         if fitted is not None:
             ax.plot(
                 times,
@@ -140,13 +132,8 @@ def _alignment(model, cohort, alignment):
     return align_latent(model, cohort) if alignment is None else alignment
 
 
-def plot_individual(
-    model: VAE,
-    cohort: Cohort,
-    individual: int,
-    ax=None,
-    alignment: Alignment | None = None,
-):
+def plot_individual(model: VAE, cohort: Cohort, individual: int, ax=None,
+                    alignment: Alignment | None = None):  # fmt: skip
     """One individual: true trajectory, fitted latent solution, encoder means.
 
     Args:
@@ -198,21 +185,14 @@ def plot_training_panels(
     return figure
 
 
-def plot_group(
-    model: ODEVAE,
-    cohort: Cohort,
-    group: int,
-    ax=None,
-    alignment: Alignment | None = None,
-):
+def plot_group(model: ODEVAE, cohort: Cohort, group: int, ax=None,
+               alignment: Alignment | None = None):  # fmt: skip
     """Fitted latent solutions of all individuals of a group, thin lines.
 
     Args:
         model: a trained :class:`ODEVAE`.
-        cohort: the cohort.
         group: 1 or 2.
-        ax: optional axes.
-        alignment: latent-to-truth map (computed when omitted).
+        cohort, ax, alignment: as in :func:`plot_individual`.
 
     Returns:
         The figure.
@@ -231,8 +211,7 @@ def plot_group(
     for k in range(2):
         ax.plot(times, paths[:, :, k], "-", color=COLORS[k], lw=0.6, alpha=0.4)
         ax.plot([], [], "-", color=COLORS[k], lw=0.8, label=f"fitted {STATE_NAMES[k]}")
-        ax.plot(times, truth[:, k], ":", color=COLORS[k], lw=3, zorder=3,
-                path_effects=OUTLINE, label=f"true {STATE_NAMES[k]}")  # fmt: skip
+        _plot_truth(ax, times, truth, k, lw=3, zorder=3, path_effects=OUTLINE)
     ax.set_title(f"group {group}: all {len(members)} individuals")
     ax.set_xlabel("time")
     ax.set_ylabel("latent state (aligned)")

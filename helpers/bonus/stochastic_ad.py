@@ -75,6 +75,46 @@ class Lanes:
 # --- the triple ---------------------------------------------------------------
 
 
+# The derivative part of each arithmetic operation, ``tangent(a, b, da, db,
+# out)`` with ``out = a op b``; the value and the alternative go through the
+# operation itself (see ``_binary``).
+def _add_tangent(a, b, da, db, out):
+    return da + db
+
+
+def _sub_tangent(a, b, da, db, out):
+    return da - db
+
+
+def _mul_tangent(a, b, da, db, out):
+    return da * b + a * db
+
+
+def _div_tangent(a, b, da, db, out):
+    return (da - out * db) / b
+
+
+def _pow_tangent(a, b, da, db, out):
+    # d(a^b) = b a^(b-1) da + a^b log(a) db; a zero delta contributes nothing
+    # (also where a = 0, which would give 0 * inf).
+    from_base = torch.where(da == 0, 0.0, b * a ** (b - 1) * da)
+    from_exponent = torch.where(db == 0, 0.0, out * torch.log(a) * db)
+    return from_base + from_exponent
+
+
+def _operators(operation, tangent):
+    """The two methods of a binary operator, ``x op y`` and ``y op x`` (as
+    ``__add__`` and ``__radd__``), for a triple ``x`` and anything ``y``."""
+
+    def forward(self, other):
+        return _binary(self, other, operation, tangent)
+
+    def reflected(self, other):
+        return _binary(other, self, operation, tangent)
+
+    return forward, reflected
+
+
 class StochasticTriple:
     """A value per lane, its derivative, and one weighted alternative.
 
@@ -123,35 +163,11 @@ class StochasticTriple:
                 ", ...])")
 
     # Arithmetic: the primal and the alternative each go through the operation.
-    def __add__(self, other):
-        return _binary(self, other, torch.add, lambda a, b, da, db, out: da + db)
-
-    def __radd__(self, other):
-        return _binary(other, self, torch.add, lambda a, b, da, db, out: da + db)
-
-    def __sub__(self, other):
-        return _binary(self, other, torch.sub, lambda a, b, da, db, out: da - db)
-
-    def __rsub__(self, other):
-        return _binary(other, self, torch.sub, lambda a, b, da, db, out: da - db)
-
-    def __mul__(self, other):
-        return _binary(self, other, torch.mul, _mul_tangent)
-
-    def __rmul__(self, other):
-        return _binary(other, self, torch.mul, _mul_tangent)
-
-    def __truediv__(self, other):
-        return _binary(self, other, torch.div, _div_tangent)
-
-    def __rtruediv__(self, other):
-        return _binary(other, self, torch.div, _div_tangent)
-
-    def __pow__(self, other):
-        return _binary(self, other, torch.pow, _pow_tangent)
-
-    def __rpow__(self, other):
-        return _binary(other, self, torch.pow, _pow_tangent)
+    __add__, __radd__ = _operators(torch.add, _add_tangent)
+    __sub__, __rsub__ = _operators(torch.sub, _sub_tangent)
+    __mul__, __rmul__ = _operators(torch.mul, _mul_tangent)
+    __truediv__, __rtruediv__ = _operators(torch.div, _div_tangent)
+    __pow__, __rpow__ = _operators(torch.pow, _pow_tangent)
 
     def __neg__(self):
         return self * -1.0
@@ -223,22 +239,6 @@ def _binary(a, b, operation, tangent):
     value = operation(a_value, b_value)
     delta = tangent(a_value, b_value, a_delta, b_delta, value)
     return _result(value, delta, operation(a_alternative, b_alternative), lanes)
-
-
-def _mul_tangent(a, b, da, db, out):
-    return da * b + a * db
-
-
-def _div_tangent(a, b, da, db, out):
-    return (da - out * db) / b
-
-
-def _pow_tangent(a, b, da, db, out):
-    # d(a^b) = b a^(b-1) da + a^b log(a) db; a zero delta contributes nothing
-    # (also where a = 0, which would give 0 * inf).
-    from_base = torch.where(da == 0, 0.0, b * a ** (b - 1) * da)
-    from_exponent = torch.where(db == 0, 0.0, out * torch.log(a) * db)
-    return from_base + from_exponent
 
 
 def exp(x):

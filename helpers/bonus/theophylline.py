@@ -29,15 +29,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from .._utils import (
-    check_arguments,
-    check_int,
-    integer,
-    number,
-    one_of,
-    one_thread,
-    progress_bar,
-)
+from .._utils import check_arguments, integer, number, one_of, one_thread, progress_bar
 
 COLUMNS = ("Subject", "Wt", "Dose", "Time", "conc")
 """Columns of the CSV file, one row per serum sample."""
@@ -51,6 +43,8 @@ RANDOM_EFFECTS = {"ka_cl": (1, 2), "all": (0, 1, 2)}
 
 # What the settings of the population model and its fit may be, checked once
 # by check_arguments in the public function that takes them
+DESIGN_RULES = {"k": integer(1), "seed": integer()}
+LEAST_SQUARES_RULES = {"n_steps": integer(1)}
 MODEL_RULES = {
     "n_subjects": integer(1),
     "hidden": integer(0),
@@ -260,11 +254,11 @@ def sparse_design(study: Study, k: int, seed: int = 0):
     """
     post_dose = study.observed & (study.times > 0)
     most = int(post_dose.sum(1).min()) - 1
-    k = check_int("k", k, minimum=1)
+    k, seed = check_arguments(DESIGN_RULES, locals()).values()
     if k > most:
         raise ValueError(f"k must be an integer in [1, {most}] (every subject "
                          f"keeps one post-dose sample to predict), got {k}")
-    generator = torch.Generator().manual_seed(check_int("seed", seed))
+    generator = torch.Generator().manual_seed(seed)
     scores = torch.rand(study.conc.shape, generator=generator, dtype=torch.float64)
     keep = keep_mask(scores, post_dose, k)
     return dataclasses.replace(study, observed=keep), post_dose & ~keep
@@ -349,7 +343,7 @@ def fit_least_squares(study: Study, n_steps: int = 50) -> torch.Tensor:
         with ``ka > ke`` (the same curve has a mirror image with the two
         rates swapped; this picks the conventional one).
     """
-    n_steps = check_int("n_steps", n_steps, minimum=1)
+    n_steps = check_arguments(LEAST_SQUARES_RULES, locals())["n_steps"]
     with one_thread():
         return _levenberg_marquardt(study, n_steps)
 
@@ -737,13 +731,13 @@ def sparse_experiment(
         ``rmse`` and the mean absolute error ``mae`` (mg/L) over all
         held-out samples of the design (``n_held_out`` of them).
     """
-    ks = [check_int("k", k, minimum=1) for k in ks]
-    seeds = [check_int("seed", seed) for seed in seeds]
     check_arguments(SPARSE_RULES, locals())
+    # every design first: sparse_design checks each k and seed before any fit
+    designs = {(k, seed): sparse_design(study, k, seed) for k in ks for seed in seeds}
     rows = []
-    designs = [(k, seed) for k in ks for seed in seeds]
-    for k, seed in progress_bar(designs, progress, desc="designs"):
-        train, held_out = sparse_design(study, k, seed)
+    for (k, seed), (train, held_out) in progress_bar(
+        designs.items(), progress, desc="designs"
+    ):
         per_subject = fit_least_squares(train)
         fit = fit_population(train, per_subject.median(0).values,
                              random_effects=random_effects, n_steps=n_steps,
