@@ -130,7 +130,7 @@ def main():
         began = time.perf_counter()
         fit = pk.fit_population(study, start, seed=seed, progress=False)
         fit_seconds.append(time.perf_counter() - began)
-        estimates.append(pk.summary(fit))
+        estimates.append(pk.summarise(fit))
         for name, options in VARIANTS.items():
             fit = pk.fit_population(train, start_train, seed=seed,
                                     progress=False, **options)

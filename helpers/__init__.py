@@ -19,8 +19,12 @@ thread and progress-bar habits.
 
 One vocabulary throughout: ``n_steps`` or ``epochs`` (passes over the data),
 ``lr`` (learning rate), ``seed``, ``progress`` (show a bar; ``TQDM_DISABLE=1``
-still hides it). Values a person types are checked once, in the public
-function a notebook calls.
+still hides it); ``summarise`` turns a fit or a comparison into a table;
+``elbo`` is an estimate of the evidence lower bound (higher is better) and
+``negative_elbo`` a loss, its negative (with the KL term weighted by
+``kl_weight``, the beta of a beta-VAE, where a model has one). Values a person types are
+checked once, in the public function a notebook calls, against a table of
+rules declared beside it (``check_arguments``).
 """
 
 # The release this package belongs to; tools/release.py sets it, together with

@@ -398,7 +398,7 @@ assert torch.allclose(gradients["ode"], gradients["closed form"], atol=1e-5)
 # how many NLME standard errors our estimate lies from theirs.
 
 # %%
-ours = pk.summary(fit)
+ours = pk.summarise(fit)
 rows = []
 for name in pk.PARAMETERS:
     value, se = pk.NLME_REFERENCE[name]

@@ -217,7 +217,7 @@ def test_without_the_weight_covariate_the_model_ignores_weight(study):
     assert with_weight.n_fixed == 4
     fit = pk.fit_population(study, [-2.45, 0.45, -3.2], weight=False, n_steps=5,
                             progress=False)
-    assert "weight_effect" not in pk.summary(fit).index
+    assert "weight_effect" not in pk.summarise(fit).index
 
 
 def test_lr_is_checked_by_name(study):

@@ -667,7 +667,7 @@ def least_squares_prediction(params, study: Study, times):
 
 
 @torch.no_grad()
-def summary(fit: PopulationFit) -> pd.DataFrame:
+def summarise(fit: PopulationFit) -> pd.DataFrame:
     """Posterior means and standard deviations of the population parameters.
 
     Returns:
