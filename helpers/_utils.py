@@ -5,8 +5,8 @@ Checks turn a value a person typed into a clear ``ValueError``; they are
 called once, in the public function a notebook calls, never again inside.
 A door with several arguments declares them in a table of rules (as
 scikit-learn declares parameter constraints), ``{argument: rule}`` with the
-rules ``integer``, ``number``, ``one_of`` and ``tensor`` below, and checks
-the table with one call to :func:`check_arguments`.
+rules ``integer``, ``number``, ``one_of`` and ``instance_of`` below, and
+checks the table with one call to :func:`check_arguments`.
 """
 
 import contextlib
@@ -85,6 +85,17 @@ def check_tensor(name: str, value, shape: tuple) -> torch.Tensor:
     return tensor
 
 
+def check_instance(name: str, value, kind, description: str):
+    """Return ``value`` if it is an instance of ``kind`` (a class or a tuple of
+    classes) or, with ``kind=callable``, if it is a function; else raise a
+    ``ValueError`` saying it must be ``description``."""
+    fits = callable(value) if kind is callable else isinstance(value, kind)
+    if not fits:
+        got = repr(value) if kind is callable else type(value).__name__
+        raise ValueError(f"{name} must be {description}, got {got}")
+    return value
+
+
 def integer(minimum: int | None = None):
     """Rule: a whole number >= ``minimum`` (see :func:`check_int`)."""
     return functools.partial(check_int, minimum=minimum)
@@ -101,9 +112,10 @@ def one_of(choices: Iterable):
     return functools.partial(check_choice, choices=tuple(choices))
 
 
-def tensor(shape: tuple):
-    """Rule: a finite float tensor of ``shape`` (see :func:`check_tensor`)."""
-    return functools.partial(check_tensor, shape=shape)
+def instance_of(kind, description: str):
+    """Rule: an instance of ``kind``, or a function with ``kind=callable``, as
+    ``description`` says in words (see :func:`check_instance`)."""
+    return functools.partial(check_instance, kind=kind, description=description)
 
 
 def check_arguments(rules: dict, values: dict) -> dict:

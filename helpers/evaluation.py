@@ -172,12 +172,7 @@ def evaluate(model: ODEVAE, cohort: Cohort, heldout: dict) -> dict:
     Raises:
         ValueError: if ``model`` is not an ODEVAE fitting the cohort.
     """
-    check_model(model, cohort)
-    if not isinstance(model, ODEVAE):
-        raise ValueError(
-            "evaluate needs an ODEVAE (a plain VAE cannot predict later visits), "
-            f"got {type(model).__name__}"
-        )
+    check_model(model, cohort, kind=ODEVAE)
     ids, times = heldout["ids"], heldout["times"]
     start, _ = model.encode(cohort.first_visits(ids))
     params = model.ode_params(cohort.baseline[ids])

@@ -15,7 +15,14 @@ import torch
 from torch import nn
 from torchdiffeq import odeint
 
-from ._utils import check_arguments, check_tensor, integer, number, one_of
+from ._utils import (
+    check_arguments,
+    check_tensor,
+    instance_of,
+    integer,
+    number,
+    one_of,
+)
 from .batching import Batch
 from .simulation import Cohort
 
@@ -56,6 +63,7 @@ VAE_RULES = {
 }
 ODEVAE_RULES = {
     "q": integer(1),
+    "dynamics": instance_of(callable, "a function f(t, z, params)"),
     "n_ode_params": integer(1),
     "method": one_of(METHODS),
     "rtol": number(0, strict=True),
@@ -488,10 +496,6 @@ class ODEVAE(VAE):
 
 def _check_dynamics(dynamics, zdim: int, n_ode_params: int, method: str) -> None:
     """Refuse a ``dynamics`` or ``method`` that cannot fit the latent sizes."""
-    if not callable(dynamics):
-        raise ValueError(
-            f"dynamics must be a function f(t, z, params), got {dynamics!r}"
-        )
     if dynamics is linear_dynamics and (zdim != 2 or n_ode_params not in (2, 4)):
         raise ValueError(
             "linear_dynamics needs zdim=2 and n_ode_params 2 (diagonal) or 4 "
@@ -501,14 +505,26 @@ def _check_dynamics(dynamics, zdim: int, n_ode_params: int, method: str) -> None
         raise ValueError("method='closed_form' needs dynamics=linear_dynamics")
 
 
-def check_model(model, cohort) -> None:
-    """Refuse a ``model`` that is not a VAE or ODE-VAE fitting ``cohort``."""
-    if not isinstance(model, VAE):
-        raise ValueError(
-            f"model must be a VAE or an ODEVAE, got {type(model).__name__}"
-        )
-    if not isinstance(cohort, Cohort):
-        raise ValueError(f"cohort must be a Cohort, got {type(cohort).__name__}")
+# What a model and a cohort given to a fit or a score may be, by the kind of
+# model the function needs (train and align_latent: any; evaluate: ODE-VAE)
+FITTED_RULES = {
+    VAE: {
+        "model": instance_of(VAE, "a VAE or an ODEVAE"),
+        "cohort": instance_of(Cohort, "a Cohort"),
+    },
+    ODEVAE: {
+        "model": instance_of(
+            ODEVAE, "an ODEVAE (a plain VAE cannot predict later visits)"
+        ),
+        "cohort": instance_of(Cohort, "a Cohort"),
+    },
+}
+
+
+def check_model(model, cohort, kind=VAE) -> None:
+    """Refuse a ``model`` that is not a ``kind`` (:class:`VAE`, which includes
+    the ODE-VAE, or :class:`ODEVAE`) built for ``cohort``'s sizes."""
+    check_arguments(FITTED_RULES[kind], locals())
     if cohort.p != model.p or cohort.q != getattr(model, "q", cohort.q):
         raise ValueError(
             f"the cohort has p={cohort.p} variables and q={cohort.q} baseline "

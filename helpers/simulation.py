@@ -12,7 +12,14 @@ import numpy as np
 import pandas as pd
 import torch
 
-from ._utils import check_arguments, check_float, integer, number, one_of
+from ._utils import (
+    check_arguments,
+    check_float,
+    check_instance,
+    integer,
+    number,
+    one_of,
+)
 
 DT = 0.1  # spacing of the time grid on which visits happen
 BASELINE_STRATEGIES = ("trueparams", "groupsonly")
@@ -84,12 +91,20 @@ def _check_u0(name: str, value) -> tuple:
 # What each argument of simulate_cohort may be, checked by check_arguments;
 # the rules that tie two arguments together are written out in simulate_cohort
 SIMULATION_RULES = {
-    "n": integer(2), "p": integer(2), "q": integer(0), "q_info": integer(0),
-    "baseline": one_of(BASELINE_STRATEGIES), "maxntps": integer(1),
-    "t_start": number(0, strict=True), "t_end": number(),
-    "sigma_var": number(0), "sigma_ind": number(0),
-    "ode_params": _check_ode_params, "u0": _check_u0, "seed": integer(0),
-}  # fmt: skip
+    "n": integer(2),
+    "p": integer(2),
+    "q": integer(0),
+    "q_info": integer(0),
+    "baseline": one_of(BASELINE_STRATEGIES),
+    "maxntps": integer(1),
+    "t_start": number(0, strict=True),
+    "t_end": number(),
+    "sigma_var": number(0),
+    "sigma_ind": number(0),
+    "ode_params": _check_ode_params,
+    "u0": _check_u0,
+    "seed": integer(0),
+}
 
 
 @dataclass(frozen=True)
@@ -592,10 +607,7 @@ def _fit_transforms(frame, names, log, standardise) -> dict:
 
 def _from_learner_table(frame, id, time, variables, baseline, log, standardise):
     """:meth:`Cohort.from_frame` for a learner's own table (see there)."""
-    if not isinstance(frame, pd.DataFrame):
-        raise ValueError(
-            f"frame must be a pandas DataFrame, got {type(frame).__name__}"
-        )
+    check_instance("frame", frame, pd.DataFrame, "a pandas DataFrame")
     variables, baseline, log = _check_names(frame, id, time, variables, baseline, log)
     roles = {"numbers": (time, *variables, *baseline), "complete": (id, time),
              "baseline": baseline, "variables": variables, "log": log,

@@ -43,10 +43,14 @@ HALVE_AT = 1 / 6  # share of the epochs after which the worse starts stop
 CHOOSE_AT = 1 / 2  # share of the epochs after which one start is kept
 # What each setting of train may be (checked once, by check_arguments)
 TRAINING_RULES = {
-    "epochs": integer(1), "lr": number(0, strict=True), "batch_size": integer(1),
-    "starts": integer(1), "schedule": one_of(("cosine", "constant")),
-    "every": integer(1), "seed": integer(0),
-}  # fmt: skip
+    "epochs": integer(1),
+    "lr": number(0, strict=True),
+    "batch_size": integer(1),
+    "starts": integer(1),
+    "schedule": one_of(("cosine", "constant")),
+    "every": integer(1),
+    "seed": integer(0),
+}
 ORIGINAL_SETTINGS = {
     "epochs": 25,
     "lr": 5e-4,

@@ -52,10 +52,13 @@ ENTRY_NAMES = {2: ("a11", "a22"), 4: ("a11", "a12", "a21", "a22")}
 FIXED_SIMULATION = {"p": 10, "q": 50, "q_info": 10, "t_start": 1.5, "t_end": 10.0,
                     "sigma_var": 0.1, "u0": DEFAULT_U0}
 # What each setting may be: the rules of simulate_cohort and train
-SETTINGS_RULES = {name: SIMULATION_RULES[name] for name in SIMULATION_SETTINGS} | {
-    name: TRAINING_RULES[name] for name in TRAINING_SETTINGS} | {
-    "seed": SIMULATION_RULES["seed"], "baseline_noise": number(0),
-    "model_seed": TRAINING_RULES["seed"]}  # fmt: skip
+SETTINGS_RULES = {
+    **{name: SIMULATION_RULES[name] for name in SIMULATION_SETTINGS},
+    **{name: TRAINING_RULES[name] for name in TRAINING_SETTINGS},
+    "seed": SIMULATION_RULES["seed"],
+    "baseline_noise": number(0),
+    "model_seed": TRAINING_RULES["seed"],
+}
 
 
 @dataclasses.dataclass(frozen=True)

@@ -67,7 +67,7 @@ def test_evaluate_computes_locf_and_heldout_errors(split):
 
 def test_evaluate_rejects_bad_input(split):
     train_cohort, heldout = split
-    with pytest.raises(ValueError, match="needs an ODEVAE"):
+    with pytest.raises(ValueError, match="model must be an ODEVAE"):
         helpers.evaluate(VAE(train_cohort.p), train_cohort, heldout)
     with pytest.raises(ValueError, match="zdim=2"):
         helpers.align_latent(VAE(train_cohort.p, zdim=3), train_cohort)

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 
 import torch
 
-from .._utils import check_choice, check_float, check_int, one_thread
+from .._utils import check_arguments, instance_of, integer, number, one_of, one_thread
 
 DTYPE = torch.float64
 
@@ -517,6 +517,15 @@ def _categorical_icdf(u, probs):
 # --- the estimator ------------------------------------------------------------
 
 
+# What the arguments of derivative_estimate may be (in the order it reads them)
+ESTIMATE_RULES = {
+    "program": instance_of(callable, "a function of p"),
+    "p": number(),
+    "n_samples": integer(1),
+    "seed": integer(0),
+}
+
+
 def derivative_estimate(program, p, n_samples, seed=0, return_values=False,
                         **kwargs):
     """Run ``program(p_triple, **kwargs)`` once for all samples.
@@ -536,11 +545,7 @@ def derivative_estimate(program, p, n_samples, seed=0, return_values=False,
         ``d/dp E[program(p)]``; with ``return_values`` a pair
         ``(values, estimates)``.
     """
-    if not callable(program):
-        raise ValueError(f"program must be a function of p, got {program!r}")
-    p = check_float("p", p)
-    n_samples = check_int("n_samples", n_samples, minimum=1)
-    seed = check_int("seed", seed, minimum=0)
+    program, p, n_samples, seed = check_arguments(ESTIMATE_RULES, locals()).values()
     lanes = Lanes(n_samples, seed)
     p_triple = StochasticTriple(
         torch.full((n_samples,), p, dtype=DTYPE), torch.ones(n_samples, dtype=DTYPE),
@@ -611,6 +616,8 @@ def random_walk_exact(p, n_steps):
 
 BASELINES = ("none", "batch mean", "leave-one-out")
 """Baselines of :func:`random_walk_score`."""
+# What the arguments of random_walk_score may be (in the order it reads them)
+SCORE_RULES = {"baseline": one_of(BASELINES), "n_samples": integer(2)}
 
 
 def random_walk_score(p, n_steps, n_samples, seed=0, baseline="none"):
@@ -626,8 +633,7 @@ def random_walk_score(p, n_steps, n_samples, seed=0, baseline="none"):
     * ``"leave-one-out"``: the mean of the other samples' ``X_n^2``;
       unbiased, and exactly ``n / (n - 1)`` times the batch-mean version.
     """
-    baseline = check_choice("baseline", baseline, BASELINES)
-    n_samples = check_int("n_samples", n_samples, minimum=2)
+    baseline, n_samples = check_arguments(SCORE_RULES, locals()).values()
     generator = torch.Generator().manual_seed(seed)
     x = torch.zeros(n_samples, dtype=DTYPE)
     score = torch.zeros(n_samples, dtype=DTYPE)
