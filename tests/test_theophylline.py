@@ -71,8 +71,10 @@ def write_changed(tmp_path, line, column, value):
         ("Time", "-1", "line 7: Time must be hours since the dose"),
         ("Wt", "0", "line 7: Wt must be a body weight in kg > 0"),
         ("Dose", "-4", "line 7: Dose must be a dose in mg/kg > 0"),
-        ("Wt", "80.6", "Wt must be the same on every row of a subject; subject 1"),
-        ("Time", "2.02", "line 7: subject 1 has two samples at Time 2.02"),
+        ("Wt", "80.6", ("line 7: Wt must be the same on every row of a subject,"
+         " as on its first row, got '80.6'")),
+        ("Time", "2.02", ("line 7: Time must be a new time for its subject: one "
+         "sample a time, got '2.02'")),
     ],
 )
 def test_bad_rows_give_clear_errors(tmp_path, column, value, message):

@@ -110,14 +110,21 @@ def load_theophylline(path) -> pd.DataFrame:
     frame = pd.DataFrame(
         {c: pd.to_numeric(data[c].str.strip(), errors="coerce") for c in COLUMNS}
     )
-    # every entry a finite number first (text became NaN), then the ranges
+    # every entry a finite number first (text became NaN), then the ranges,
+    # then what must hold within a subject
+    first_row = frame.groupby("Subject").transform("first")
     rules = (
         *((column, np.isfinite(frame[column]), "a number") for column in COLUMNS),
         ("Wt", frame["Wt"] > 0, "a body weight in kg > 0"),
         ("Dose", frame["Dose"] > 0, "a dose in mg/kg > 0"),
         ("Time", frame["Time"] >= 0, "hours since the dose, >= 0"),
         ("conc", frame["conc"] >= 0, "a concentration in mg/L >= 0"),
-    )
+        *((column, frame[column] == first_row[column],
+           "the same on every row of a subject, as on its first row")
+          for column in ("Wt", "Dose")),
+        ("Time", ~frame.duplicated(["Subject", "Time"]),
+         "a new time for its subject: one sample a time"),
+    )  # fmt: skip
     for column, ok, allowed in rules:
         if not ok.all():
             row = int(np.flatnonzero(~ok.to_numpy())[0])
@@ -125,22 +132,6 @@ def load_theophylline(path) -> pd.DataFrame:
                 f"{path}, line {row + 2}: {column} must be {allowed}, "
                 f"got {data[column].iloc[row]!r}"
             )
-    for column in ("Wt", "Dose"):
-        spread = frame.groupby("Subject")[column].nunique()
-        if (spread > 1).any():
-            subject = spread.index[spread > 1][0]
-            values = sorted(frame[column][frame["Subject"] == subject].unique())
-            raise ValueError(
-                f"{path}: {column} must be the same on every row of a subject; "
-                f"subject {subject:g} has {[float(v) for v in values]}"
-            )
-    repeated = frame.duplicated(["Subject", "Time"])
-    if repeated.any():
-        row = int(np.flatnonzero(repeated)[0])
-        raise ValueError(
-            f"{path}, line {row + 2}: subject {data['Subject'].iloc[row]} has "
-            f"two samples at Time {data['Time'].iloc[row]}"
-        )
     frame["Subject"] = frame["Subject"].astype("int64")
     return frame.sort_values(["Subject", "Time"], ignore_index=True)
 
