@@ -14,6 +14,7 @@ import torch
 
 from ._utils import (
     check_arguments,
+    check_choice,
     check_float,
     check_instance,
     integer,
@@ -294,8 +295,7 @@ class Cohort:
                 "this cohort has no simulated truth (groups and ode_params): it "
                 "came from a table of real data"
             )
-        if group not in (1, 2):
-            raise ValueError(f"group must be 1 or 2, got {group!r}")
+        check_choice("group", group, (1, 2))
         return true_states(self.ode_params[group - 1], self.u0, ts).float()
 
     def subset(self, indices) -> "Cohort":

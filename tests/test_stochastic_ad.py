@@ -318,11 +318,11 @@ def test_reed_frost_triples_are_unbiased():
 @pytest.mark.parametrize("program, p, message", [
     (lambda p: st.bernoulli(p), 1.5, "bernoulli: prob must be in \\[0, 1\\]"),
     (lambda p: st.binomial(4, p - 1), 0.5, "binomial: prob"),
-    (lambda p: st.binomial(-3, p), 0.5, "binomial: n must be >= 0"),
+    (lambda p: st.binomial(-3, p), 0.5, "binomial: n must be whole numbers >= 0"),
     (lambda p: st.binomial(2.5, p), 0.5, "binomial: n must be whole"),
     (lambda p: st.binomial(p * 10, 0.5), 0.5, "must not depend continuously"),
     (lambda p: st.poisson(-p), 0.5, "poisson: rate must be >= 0"),
-    (lambda p: st.geometric(p - 0.5), 0.5, "geometric: prob must be > 0"),
+    (lambda p: st.geometric(p - 0.5), 0.5, "geometric: prob must be in \\(0, 1\\]"),
     (lambda p: st.categorical([p, p]), 0.3, "categorical: probs must sum to 1"),
     (lambda p: st.categorical(p), 0.3, "categorical: probs must be a list"),
     # 0 in every lane at p = 0.001 (seed 0), but 1 in an alternative: 1.1

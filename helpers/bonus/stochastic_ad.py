@@ -265,13 +265,18 @@ def log(x):
 # mirrored rule for delta < 0), and prunes it against the lane's live one.
 
 
-def _check_range(draw, name, value, alternative, low, high=math.inf):
-    """Raise if a parameter (primal or alternative) is outside [low, high]."""
+def _check_range(draw, name, value, alternative, low, high=math.inf, *,
+                 above_low=False, whole=False):  # fmt: skip
+    """Raise if a parameter (primal or alternative) is outside [low, high]
+    (``(low, high]`` with ``above_low``) or, with ``whole``, not whole."""
     for values, where in ((value, ""), (alternative, " in an alternative path")):
-        bad = ~((values >= low) & (values <= high))  # also catches NaN
+        inside = (values > low if above_low else values >= low) & (values <= high)
+        bad = ~inside | (whole & (values != torch.round(values)))  # and NaN
         if bad.any():
             first = values[bad].flatten()[0].item()
-            allowed = f"in [{low}, {high}]" if high < math.inf else f">= {low}"
+            allowed = ("whole numbers " if whole else "") + (
+                f"in {'(' if above_low else '['}{low}, {high}]"
+                if high < math.inf else f">= {low}")  # fmt: skip
             raise ValueError(
                 f"{draw}: {name} must be {allowed}, got {first!r}{where} "
                 f"({int(bad.sum())} of {values.numel()} values are outside)")
@@ -351,11 +356,7 @@ def binomial(n, prob, generator=None):
     count, dcount, count_alternative = _parts(n)
     p, dp, p_alternative = _parts(prob)
     _check_range("binomial", "prob", p, p_alternative, 0, 1)
-    _check_range("binomial", "n", count, count_alternative, 0)
-    for values in (count, count_alternative):
-        if (values != torch.round(values)).any():
-            raise ValueError(f"binomial: n must be whole numbers, got "
-                             f"{values[values != torch.round(values)][0].item()!r}")
+    _check_range("binomial", "n", count, count_alternative, 0, whole=True)
     if (dcount != 0).any():
         raise ValueError("binomial: n must not depend continuously on p (its "
                          "derivative part is not 0); use a count, e.g. a draw")
@@ -430,10 +431,8 @@ def geometric(prob, generator=None):
         A triple ``(n_lanes,)`` of counts, or a plain tensor for a plain prob.
     """
     p, dp, p_alternative = _parts(prob)
-    _check_range("geometric", "prob", p, p_alternative, 0, 1)
-    if (p == 0).any() or (p_alternative == 0).any():
-        raise ValueError("geometric: prob must be > 0 (with prob 0 no success "
-                         "ever comes), got 0.0")
+    # with prob 0 no success ever comes
+    _check_range("geometric", "prob", p, p_alternative, 0, 1, above_low=True)
     lanes = _lanes_of(prob)
     if lanes is None:
         u = torch.rand(p.shape, generator=generator, dtype=DTYPE)
