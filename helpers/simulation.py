@@ -6,6 +6,7 @@ linear ODE whose matrix differs between two groups; baseline variables carry
 (some of) the information about the group.
 """
 
+import functools
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -70,23 +71,23 @@ TRUE_PARAM_COLUMNS = ("true_a11", "true_a12", "true_a21", "true_a22")
 TRUE_U0_COLUMNS = ("true_u1_0", "true_u2_0")
 
 
-def _check_ode_params(name: str, value) -> tuple:
-    """``value`` as ``((a11, a12, a21, a22), (a11, a12, a21, a22))`` of floats."""
-    rows = tuple(tuple(check_float(name, a) for a in row) for row in value)
-    if len(rows) != 2 or any(len(row) != 4 for row in rows):
-        raise ValueError(
-            f"{name} must be two rows (a11, a12, a21, a22), one per group, "
-            f"got {value!r}"
-        )
-    return rows
+def _check_numbers(name: str, value, shape: tuple, meaning: str) -> tuple:
+    """``value`` as floats in tuples of ``shape``, ``(rows, entries)`` or
+    ``(entries,)``; else raise saying it must be ``meaning``."""
+    rows = tuple(tuple(check_float(name, a) for a in row)
+                 for row in (value if len(shape) == 2 else [value]))  # fmt: skip
+    if tuple(map(len, rows)) != shape[-1:] * (shape[0] if len(shape) == 2 else 1):
+        raise ValueError(f"{name} must be {meaning}, got {value!r}")
+    return rows if len(shape) == 2 else rows[0]
 
 
-def _check_u0(name: str, value) -> tuple:
-    """``value`` as ``(u1, u2)`` of floats."""
-    entries = tuple(check_float(name, u) for u in value)
-    if len(entries) != 2:
-        raise ValueError(f"{name} must be two numbers (u1, u2), got {value!r}")
-    return entries
+# What the true dynamics may be (simulate_cohort, and a table's true_* columns)
+TRUTH_RULES = {
+    "ode_params": functools.partial(
+        _check_numbers, shape=(2, 4),
+        meaning="two rows (a11, a12, a21, a22), one per group"),
+    "u0": functools.partial(_check_numbers, shape=(2,), meaning="two numbers (u1, u2)"),
+}  # fmt: skip
 
 
 # What each argument of simulate_cohort may be, checked by check_arguments;
@@ -102,8 +103,7 @@ SIMULATION_RULES = {
     "t_end": number(),
     "sigma_var": number(0),
     "sigma_ind": number(0),
-    "ode_params": _check_ode_params,
-    "u0": _check_u0,
+    **TRUTH_RULES,
     "seed": integer(0),
 }
 
@@ -450,8 +450,8 @@ def _from_simulated_layout(frame: pd.DataFrame, ode_params, u0) -> Cohort:
     if has_groups and all(c in names for c in TRUE_PARAM_COLUMNS + TRUE_U0_COLUMNS):
         ode_params, u0 = _true_dynamics_from(frame, ode_params)
     if has_groups:  # the truth of a simulated cohort, from the table or arguments
-        ode_params = _check_ode_params("ode_params", ode_params)
-        u0 = _check_u0("u0", u0)
+        truth = check_arguments(TRUTH_RULES, {"ode_params": ode_params, "u0": u0})
+        ode_params, u0 = truth["ode_params"], truth["u0"]
 
     frame = frame.sort_values(["id", "visit"], kind="stable")
     xs, ts, baseline, groups = [], [], [], []
