@@ -479,16 +479,15 @@ def _true_dynamics_from(frame: pd.DataFrame, fallback: tuple) -> tuple:
     return rows, tuple(frame[list(TRUE_U0_COLUMNS)].iloc[0])
 
 
-def _check_names(frame, id, time, variables, baseline, log) -> tuple:
-    """The learner's column names as tuples, each present in ``frame``."""
+def _check_names(frame, id, time, variables, baseline, log) -> None:
+    """Lists of the learner's column names, each present in ``frame``."""
     as_names = {"variables": variables, "baseline": baseline, "log": log}
     for argument, value in as_names.items():
         if isinstance(value, str) or not all(isinstance(v, str) for v in value):
             raise ValueError(
                 f"{argument} must be a list of column names, got {value!r}"
             )
-    variables, baseline, log = tuple(variables), tuple(baseline), tuple(log)
-    if not variables:
+    if len(variables) == 0:
         raise ValueError("variables must name at least one column, got []")
     used = (id, time, *variables, *baseline)
     repeated = sorted({name for name in used if used.count(name) > 1})
@@ -499,12 +498,11 @@ def _check_names(frame, id, time, variables, baseline, log) -> tuple:
         raise ValueError(
             f"frame has no column {absent[0]!r} (its columns: {list(frame.columns)})"
         )
-    stray = [name for name in log if name not in variables + baseline]
+    stray = [name for name in log if name not in (*variables, *baseline)]
     if stray:
         raise ValueError(
             f"log must name variables or baseline columns, got {stray[0]!r}"
         )
-    return variables, baseline, log
 
 
 # The rules of a table of visits. Each finds the rows of a column that break
@@ -608,7 +606,8 @@ def _fit_transforms(frame, names, log, standardise) -> dict:
 def _from_learner_table(frame, id, time, variables, baseline, log, standardise):
     """:meth:`Cohort.from_frame` for a learner's own table (see there)."""
     check_instance("frame", frame, pd.DataFrame, "a pandas DataFrame")
-    variables, baseline, log = _check_names(frame, id, time, variables, baseline, log)
+    _check_names(frame, id, time, variables, baseline, log)
+    variables, baseline, log = tuple(variables), tuple(baseline), tuple(log)
     roles = {"numbers": (time, *variables, *baseline), "complete": (id, time),
              "baseline": baseline, "variables": variables, "log": log,
              "people": (id,)}  # fmt: skip
