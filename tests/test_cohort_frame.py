@@ -139,6 +139,13 @@ def test_from_frame_checks_its_arguments(options, message):
         _cohort(**options)
 
 
+def test_from_frame_takes_any_sequence_of_names_and_refuses_a_non_frame():
+    names = pd.Index(["bili", "albumin"])  # e.g. a slice of frame.columns
+    assert _cohort(variables=names).variables == ("bili", "albumin")
+    with pytest.raises(ValueError, match="frame must be a pandas DataFrame, got dict"):
+        _cohort(_table().to_dict())
+
+
 def test_simulated_cohort_has_no_mask_in_its_batches():
     cohort = helpers.simulate_cohort(n=6, q=4, q_info=2, seed=2)
     assert all(bool(m.all()) for m in cohort.masks)

@@ -264,6 +264,34 @@ def test_sparse_design_rejects_impossible_k(study, k):
         pk.sparse_design(study, k)
 
 
+def test_sparse_design_takes_numpy_integers_as_python_ones(study):
+    # the rules table returns the checked values as Python ints, which
+    # torch.Generator.manual_seed needs
+    import numpy as np
+
+    numpy_made, _ = pk.sparse_design(study, np.int64(3), seed=np.int64(4))
+    typed, _ = pk.sparse_design(study, 3, seed=4)
+    assert torch.equal(numpy_made.observed, typed.observed)
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ({"ks": (3, 10)}, "k must be an integer in \\[1, 9\\]"),
+    ({"seeds": (0, -1.5)}, "seed must be an integer"),
+    ({"random_effects": "none"}, "random_effects must be one of"),
+    ({"lr": 0}, "lr must be a finite number > 0"),
+])
+def test_sparse_experiment_refuses_a_bad_design_before_any_fit(
+    study, options, message, monkeypatch
+):
+    def no_fit(*args, **kwargs):
+        raise AssertionError("a fit started before every setting was checked")
+
+    monkeypatch.setattr(pk, "fit_least_squares", no_fit)
+    settings = {"ks": (3,), "seeds": (0,), "n_steps": 5, "progress": False}
+    with pytest.raises(ValueError, match=message):
+        pk.sparse_experiment(study, **(settings | options))
+
+
 def test_sparse_experiment_errors_are_those_of_the_fits(study):
     frame = pk.sparse_experiment(study, ks=(3,), seeds=(5,), n_steps=20,
                                  progress=False)
