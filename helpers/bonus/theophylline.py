@@ -606,16 +606,16 @@ def fit_population(
     if model.network is not None:
         groups.append({"params": model.network.parameters(),
                        "weight_decay": weight_decay})
-    optimizer = torch.optim.Adam(groups, lr=lr)
+    optimiser = torch.optim.Adam(groups, lr=lr)
     milestones = [int(0.6 * n_steps), int(0.85 * n_steps)]
-    schedule = torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones, 0.5)
+    schedule = torch.optim.lr_scheduler.MultiStepLR(optimiser, milestones, 0.5)
     losses = np.empty(n_steps)
     with one_thread():
         for step in progress_bar(range(n_steps), progress, desc="fitting"):
             loss = -elbo(model, study, model.sample(n_samples, generator))
-            optimizer.zero_grad()
+            optimiser.zero_grad()
             loss.backward()
-            optimizer.step()
+            optimiser.step()
             schedule.step()
             losses[step] = loss.item()
     return PopulationFit(model, losses)
