@@ -466,12 +466,12 @@ def categorical(probs: Sequence, generator=None):
     Returns:
         A triple ``(n_lanes,)`` of category indices, or a plain tensor.
     """
-    if isinstance(probs, (str, StochasticTriple)) or not isinstance(probs, Sequence):
+    is_list = isinstance(probs, Sequence) and not isinstance(
+        probs, (str, StochasticTriple))
+    if not is_list or len(probs) < 2:
+        got = f"{len(probs)} entries" if is_list else type(probs).__name__
         raise ValueError(f"categorical: probs must be a list of k >= 2 "
-                         f"probabilities, got {type(probs).__name__}")
-    if len(probs) < 2:
-        raise ValueError(f"categorical: probs must have k >= 2 entries, got "
-                         f"{len(probs)}")
+                         f"probabilities, got {got}")
     lanes = _lanes_of(*probs)
     parts = [_parts(q) for q in probs]
     shape = lanes.tag.shape if lanes is not None else torch.broadcast_shapes(
