@@ -98,7 +98,7 @@ def _align(model: VAE, cohort: Cohort) -> Alignment:
         )
     if isinstance(model, ODEVAE):
         times = cohort.time_grid()[::5]
-        latent = model.latent_paths(cohort.first_visits(), cohort.baseline, times)
+        latent = model._latent_paths(cohort.first_visits(), cohort.baseline, times)
         truth = torch.stack(
             [cohort.true_trajectory(int(g), times) for g in cohort.groups], 1
         )  # (T, n, 2), as latent

@@ -467,11 +467,14 @@ class ODEVAE(VAE):
             ``(T, B, zdim)`` latent means: the ODE solution started at each
             individual's encoded baseline visit with its own parameters.
         """
-        x0 = check_tensor("x0", x0, (None, self.p)).to(self.param_scale)
+        x0 = check_tensor("x0", x0, (None, self.p))
         baseline = check_tensor("baseline", baseline, (len(x0), self.q))
-        ts = check_tensor("ts", ts, (None,)).to(self.param_scale)
-        if bool((ts < 0).any()):
-            raise ValueError(f"ts must be times >= 0, got {ts.tolist()}")
+        return self._latent_paths(x0, baseline, self._check_times(ts))
+
+    def _latent_paths(self, x0, baseline, ts):
+        """:meth:`latent_paths` for inputs already checked (the package's own
+        callers pass a cohort's visits and time grid)."""
+        x0, ts = x0.to(self.param_scale), ts.to(self.param_scale)
         start, _ = self.encode(x0)
         params = self.ode_params(baseline)
         n_times, n = len(ts), len(x0)
@@ -491,7 +494,15 @@ class ODEVAE(VAE):
         """
         x0 = check_tensor("x0", x0, (self.p,))
         baseline = check_tensor("baseline", baseline, (self.q,))
-        return self.latent_paths(x0[None], baseline[None], ts)[:, 0]
+        return self._latent_paths(x0[None], baseline[None], self._check_times(ts))[:, 0]
+
+    @staticmethod
+    def _check_times(ts) -> torch.Tensor:
+        """``ts`` as a float tensor ``(T,)`` of times >= 0."""
+        ts = check_tensor("ts", ts, (None,))
+        if bool((ts < 0).any()):
+            raise ValueError(f"ts must be times >= 0, got {ts.tolist()}")
+        return ts
 
 
 def _check_dynamics(dynamics, zdim: int, n_ode_params: int, method: str) -> None:

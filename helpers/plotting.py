@@ -99,8 +99,9 @@ def _draw_individual(ax, model, cohort, individual, alignment, legend=True):
         visits = alignment.apply(model.encode(cohort.xs[individual])[0])
         fitted = None
         if isinstance(model, ODEVAE):
-            x0, base = cohort.xs[individual][0], cohort.baseline[individual]
-            fitted = alignment.apply(model.latent_trajectory(x0, base, times))
+            x0 = cohort.xs[individual][:1]  # (1, p): the first visit
+            base = cohort.baseline[individual : individual + 1]
+            fitted = alignment.apply(model._latent_paths(x0, base, times)[:, 0])
     for k in range(2):
         _plot_truth(ax, times, truth, k, lw=2)
         if fitted is not None:
@@ -203,7 +204,7 @@ def plot_group(model: ODEVAE, cohort: Cohort, group: int, ax=None,
     times = cohort.time_grid()
     with torch.no_grad():
         paths = alignment.apply(
-            model.latent_paths(
+            model._latent_paths(
                 cohort.first_visits(members), cohort.baseline[members], times
             )
         )
