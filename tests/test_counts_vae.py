@@ -46,6 +46,29 @@ def test_nb_equals_torch_distributions():
     assert (x == 0).any() and (x > 5).any()
 
 
+def test_nb_with_one_dispersion_per_gene_has_torch_distributions_gradients():
+    # the fast path: log-gamma terms only at positive counts, dispersion (genes,)
+    x, mean, _, _ = random_parameters((60, 30), seed=3)
+    generator = torch.Generator().manual_seed(4)
+    for counts in (x, torch.zeros_like(x), x + 1):  # some, no and only positives
+        log_dispersion = torch.randn(30, generator=generator, dtype=F64)
+        grads = []
+        for log_prob in (
+                lambda d, c=counts: cv.nb_log_prob(c, mean, d),
+                lambda d, c=counts: torch.distributions.NegativeBinomial(
+                    d, probs=mean / (mean + d)).log_prob(c)):
+            theta = log_dispersion.clone().requires_grad_()
+            value = log_prob(theta.exp())
+            assert value.shape == counts.shape
+            grads.append((value, torch.autograd.grad(value.sum(), theta)[0]))
+        torch.testing.assert_close(grads[0][0], grads[1][0])
+        torch.testing.assert_close(grads[0][1], grads[1][1])
+    poisson = cv.poisson_log_prob(torch.tensor(3.0), torch.tensor([[1.0], [2.0]]))
+    torch.testing.assert_close(
+        poisson, torch.distributions.Poisson(torch.tensor([[1.0], [2.0]])).log_prob(
+            torch.tensor(3.0)))
+
+
 def test_zinb_equals_the_mixture_from_torch_distributions():
     x, mean, dispersion, logits = random_parameters((50, 40), seed=1)
     nb = torch.distributions.NegativeBinomial(

@@ -104,7 +104,7 @@ def load_pbmc():
         counts = torch.from_numpy(stored["counts"].astype(np.float32))
         genes = stored["genes"].tolist()
     cells = pd.read_csv(data_path(CELLS_FILE))
-    return CountData(check_counts(counts), cells, genes)
+    return CountData(counts, cells, genes)  # shipped whole numbers, tested
 
 
 def check_counts(counts):
@@ -177,14 +177,45 @@ def log_normalise(counts, target=1e4):
 # --- log-likelihoods, each (n_cells, n_genes) ------------------------------------
 
 
+def _where_positive(x, values):
+    """``values(x_flat, index)`` placed where ``x > 0``, zero elsewhere.
+
+    ``index`` holds the flat positions of the positive entries of ``x`` and
+    ``x_flat`` is ``x`` flattened. The log-gamma terms below are exactly 0 at a
+    zero count, and most counts are zero (two thirds in the PBMC data), so
+    computing them (and, in the backward pass, their digamma derivatives) at
+    the positive counts only saves most of their cost without changing any
+    value.
+    """
+    x_flat = x.reshape(-1)
+    index = (x_flat > 0).nonzero().squeeze(1)
+    picked = values(x_flat.index_select(0, index), index)
+    return torch.zeros(x_flat.shape, dtype=picked.dtype, device=x.device).index_put(
+        (index,), picked).reshape(x.shape)
+
+
+def _log_gamma_ratio(x, dispersion):
+    """``lgamma(x + dispersion) - lgamma(dispersion) - lgamma(x + 1)``."""
+    log_gamma = torch.lgamma(dispersion)  # at its own shape: once per gene
+    x, dispersion, log_gamma = torch.broadcast_tensors(x, dispersion, log_gamma)
+
+    def values(positive, index):
+        theta = dispersion.reshape(-1).index_select(0, index)
+        return (torch.lgamma(positive + theta)
+                - log_gamma.reshape(-1).index_select(0, index)
+                - torch.lgamma(positive + 1))
+
+    return _where_positive(x, values)
+
+
 def nb_log_prob(x, mean, dispersion):
     """Negative binomial log-probability with mean ``mean`` and inverse
-    dispersion ``dispersion`` (variance ``mean + mean**2 / dispersion``)."""
+    dispersion ``dispersion`` (variance ``mean + mean**2 / dispersion``).
+    All arguments broadcast: a ``(n_genes,)`` dispersion is cheapest."""
     log_total = torch.log(dispersion + mean)
     return (dispersion * (torch.log(dispersion) - log_total)
             + x * (torch.log(mean) - log_total)
-            + torch.lgamma(x + dispersion) - torch.lgamma(dispersion)
-            - torch.lgamma(x + 1))
+            + _log_gamma_ratio(x, dispersion))
 
 
 def zinb_log_prob(x, mean, dispersion, zero_logits):
@@ -197,7 +228,9 @@ def zinb_log_prob(x, mean, dispersion, zero_logits):
 
 def poisson_log_prob(x, mean):
     """Poisson log-probability."""
-    return x * torch.log(mean) - mean - torch.lgamma(x + 1)
+    x = torch.broadcast_tensors(x, mean)[0]
+    return x * torch.log(mean) - mean - _where_positive(
+        x, lambda positive, index: torch.lgamma(positive + 1))
 
 
 def _log_one_minus_exp(a):
@@ -276,7 +309,8 @@ class CountsVAE(nn.Module):
         return self.encoder_mean(hidden), variance
 
     def decode(self, z, library):
-        """Parameters of p(counts | z), each (n_cells, n_genes), as a dict.
+        """Parameters of p(counts | z), each (n_cells, n_genes), as a dict
+        (the dispersion, one per gene, is ``(n_genes,)`` and broadcasts).
 
         Args:
             z: ``(n_cells, n_latent)``.
@@ -289,7 +323,7 @@ class CountsVAE(nn.Module):
         shares = torch.softmax(self.decoder_scale(hidden), dim=-1)  # rows sum to 1
         params = {"mean": library * shares}
         if self.likelihood != "poisson":
-            params["dispersion"] = torch.exp(self.log_dispersion).expand_as(shares)
+            params["dispersion"] = torch.exp(self.log_dispersion)  # (n_genes,)
         if self.likelihood == "zinb":
             params["zero_logits"] = self.decoder_zero(hidden)
         return params
@@ -322,6 +356,18 @@ class CountsVAE(nn.Module):
 # --- training and evaluation ------------------------------------------------------
 
 
+def _adam(parameters, lr):
+    """scvi-tools' Adam (eps 0.01, weight decay 1e-6), the fused version where
+    this torch has it on the CPU (torch >= 2.4): the same update, a few times
+    faster for a network this small than one tensor at a time."""
+    parameters = list(parameters)
+    try:
+        return torch.optim.Adam(parameters, lr=lr, eps=0.01, weight_decay=1e-6,
+                                fused=True)
+    except (RuntimeError, TypeError):
+        return torch.optim.Adam(parameters, lr=lr, eps=0.01, weight_decay=1e-6)
+
+
 def train(model, counts, train_cells, heldout_cells=None, epochs=400, batch_size=128,
           lr=1e-3, kl_warmup=400, seed=0, progress=True):
     """Adam on minibatches with scvi-tools' settings (eps 0.01, weight decay 1e-6).
@@ -346,8 +392,7 @@ def train(model, counts, train_cells, heldout_cells=None, epochs=400, batch_size
     lr = check_float("lr", lr, minimum=0.0, strict=True)
     kl_warmup = check_int("kl_warmup", kl_warmup, minimum=0)
     counts = check_counts(counts)
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr, eps=0.01,
-                                 weight_decay=1e-6)
+    optimiser = _adam(model.parameters(), lr)
     rows, start = [], time.perf_counter()
     with torch.random.fork_rng(), one_thread():
         torch.manual_seed(check_int("seed", seed))
