@@ -15,10 +15,13 @@ In one run, on data from ``helpers.bonus.advi_dose_response.simulate`` (seed 1):
    ``pm.fit(method="fullrank_advi")`` at ``--small-groups`` (its family is
    one dense covariance over all 4 G + 9 coordinates, too big at full scale),
    both with Adam (learning rate ``--pymc-lr``) for ``--steps`` steps;
-3. NUTS (``pm.sample``, non-centred, 4 chains) on the first ``--nuts-groups``
+3. NUTS (``pm.sample``, 4 chains; ``--nuts-parameterisation``,
+   ``--nuts-tune``, ``--nuts-target-accept``) on the first ``--nuts-groups``
    groups, diagnosed with ArviZ (R-hat, bulk and tail effective sample
    sizes, divergences), and both of our families on the same groups:
-   posterior means and sds against NUTS's;
+   posterior means and sds against NUTS's. ``--part nuts-sparse`` does the
+   same on the notebook's sparse groups (120 groups of 3 doses x 2, seed
+   2026, the first ``--nuts-groups``), a longer run than the notebook's;
 4. calibration over ``--seeds`` simulated studies of ``--calibration-groups``
    groups, in a favourable design (9 doses x 15 replicates) and a sparse
    one (3 doses x 2 replicates): coverage of central intervals at several
@@ -124,23 +127,27 @@ def pymc_fit(data, truth, method, n_steps, lr):
             "load": f"{load_before}-{load()}"}
 
 
-def nuts_table(data, n_groups, n_steps, draws):
+def nuts_table(data, n_groups, n_steps, draws, tune=None, target_accept=0.9,
+               parameterisation="noncentred", seed=1):
     import arviz as az
     import pymc as pm
 
+    tune = draws if tune is None else tune
     small = dr.subset(data, range(n_groups))
-    start, load_before = time.perf_counter(), load()
-    with dr.pymc_model(small, "noncentred"):
-        trace = pm.sample(draws=draws, tune=draws, chains=4, cores=1, random_seed=1,
-                          progressbar=False, target_accept=0.9)
-    seconds = time.perf_counter() - start
-    summary = az.summary(trace, var_names=["z", "mu", "tau", "sigma"])
+    start, cpu, load_before = time.perf_counter(), cpu_seconds(), load()
+    with dr.pymc_model(small, parameterisation):
+        trace = pm.sample(draws=draws, tune=tune, chains=4, cores=1, random_seed=seed,
+                          progressbar=False, target_accept=target_accept)
+    seconds, cpu = time.perf_counter() - start, cpu_seconds() - cpu
+    group_level = "z" if parameterisation == "noncentred" else "theta"
+    summary = az.summary(trace, var_names=[group_level, "mu", "tau", "sigma"])
     nuts = dr.summarise_draws(
         trace.posterior["theta"].values.reshape(-1, n_groups, 4))
     divergent = int(trace.sample_stats["diverging"].sum())
-    print(f"\nNUTS (non-centred) on {n_groups} groups ({len(small.response):,} "
-          f"observations), 4 chains x {draws} draws after {draws} tuning steps: "
-          f"{seconds:.0f} s (compile included), load {load_before}-{load()}; "
+    print(f"\nNUTS ({parameterisation}, target_accept={target_accept}) on "
+          f"{n_groups} groups ({len(small.response):,} observations), 4 chains x "
+          f"{draws} draws after {tune} tuning steps, seed {seed}: {seconds:.0f} s "
+          f"wall, {cpu:.0f} s CPU (compile included), load {load_before}-{load()}; "
           f"{divergent} divergences, largest R-hat {summary['r_hat'].max():.3f}, "
           f"smallest bulk ESS {summary['ess_bulk'].min():.0f}, smallest tail ESS "
           f"{summary['ess_tail'].min():.0f}.\nPer parameter, mean over groups: "
@@ -148,7 +155,7 @@ def nuts_table(data, n_groups, n_steps, draws):
     print("| parameter | mean-field: mean diff | full-rank: mean diff "
           "| mean-field: sd ratio | full-rank: sd ratio |")
     print("| --- | ---: | ---: | ---: | ---: |")
-    fits = {family: dr.summarise(dr.fit_advi(small, family, n_steps=n_steps, seed=1,
+    fits = {family: dr.summarise(dr.fit_advi(small, family, n_steps=n_steps, seed=seed,
                                              progress=False)[0], family)
             for family in dr.FAMILIES}
     for k, name in enumerate(dr.PARAMETERS):
@@ -205,7 +212,9 @@ def calibration(n_groups, n_steps, seeds):
 
 
 def main(groups, small_groups, n_steps, pymc_lr, nuts_groups, nuts_draws,
-         part="all", calibration_groups=120, seeds=(11, 12, 13, 14, 15)):
+         part="all", calibration_groups=120, seeds=(11, 12, 13, 14, 15), nuts=None):
+    nuts = {"tune": None, "target_accept": 0.9, "parameterisation": "noncentred",
+            **(nuts or {})}
     torch.set_num_threads(1)
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; torch {torch.__version__} "
           f"(1 thread); load average at start {load()}")
@@ -213,7 +222,12 @@ def main(groups, small_groups, n_steps, pymc_lr, nuts_groups, nuts_draws,
         calibration(calibration_groups, 2000, seeds)
     if part in ("all", "nuts"):
         data, _ = dr.simulate(n_groups=groups, seed=1)
-        nuts_table(data, nuts_groups, 2000, nuts_draws)
+        nuts_table(data, nuts_groups, 2000, nuts_draws, nuts["tune"],
+                   nuts["target_accept"], nuts["parameterisation"])
+    if part == "nuts-sparse":  # the notebook's sparse groups (seed 2026, 120 groups)
+        data, _ = dr.simulate(n_groups=120, n_doses=3, n_replicates=2, seed=2026)
+        nuts_table(data, nuts_groups, 2000, nuts_draws, nuts["tune"],
+                   nuts["target_accept"], nuts["parameterisation"], seed=2026)
     if part not in ("all", "scale"):
         return
     rows = []
@@ -272,7 +286,13 @@ if __name__ == "__main__":
     parser.add_argument("--pymc-lr", type=float, default=0.02)
     parser.add_argument("--nuts-groups", type=int, default=30)
     parser.add_argument("--nuts-draws", type=int, default=500)
-    parser.add_argument("--part", choices=("all", "scale", "calibration", "nuts"),
+    parser.add_argument("--nuts-tune", type=int, default=None,
+                        help="NUTS tuning steps (default: as many as draws)")
+    parser.add_argument("--nuts-target-accept", type=float, default=0.9)
+    parser.add_argument("--nuts-parameterisation", default="noncentred",
+                        choices=("centred", "noncentred"))
+    parser.add_argument("--part", choices=("all", "scale", "calibration", "nuts",
+                                           "nuts-sparse"),
                         default="all")
     parser.add_argument("--calibration-groups", type=int, default=120)
     parser.add_argument("--seeds", type=int, default=5,
@@ -285,4 +305,6 @@ if __name__ == "__main__":
         args.nuts_groups, args.nuts_draws = 10, 300
     main(args.groups, args.small_groups, args.steps, args.pymc_lr, args.nuts_groups,
          args.nuts_draws, args.part, args.calibration_groups,
-         tuple(range(11, 11 + args.seeds)))
+         tuple(range(11, 11 + args.seeds)),
+         {"tune": args.nuts_tune, "target_accept": args.nuts_target_accept,
+          "parameterisation": args.nuts_parameterisation})

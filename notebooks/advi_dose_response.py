@@ -657,13 +657,27 @@ if pm is not None:
 # calibration plot: in the sparse design both families' standard
 # deviations for log IC50 and the Hill slope are well below NUTS's (ratios
 # 0.66 and 0.27 for full-rank, 0.48 and 0.47 for mean-field), for bottom
-# and top closer (0.7 to 0.9). Longer chains might make it clean, at a
-# cost the notebook cannot pay in CI. The benchmark's longer run (30
-# groups of the favourable design, 4 chains x 500 draws) was not clean
-# either (R-hat 1.06, bulk ESS 57, no divergences): with 135 observations
-# per group the data dominate and the non-centred form mixes slowly there.
-# Its rough ratios (mean-field sds about 0.6 of NUTS's, full-rank about
-# 0.95) agree with the calibration above.
+# and top closer (0.7 to 0.9).
+#
+# Can longer chains make it clean? The benchmark ran the same 10 groups
+# with 4 chains x 1,000 draws after 2,000 tuning steps and
+# `target_accept=0.995` (`--part nuts-sparse`, about 270 s of CPU, far
+# beyond what CI can pay): R-hat 1.000, smallest bulk and tail ESS 670 and
+# 614, but **one divergent transition** in 4,000 draws. Close, but by the
+# rule above still not clean, so we keep calling the sparse comparison
+# rough. Its ratios agree with the short run's: full-rank sds 0.65 and
+# 0.23 of NUTS's for log IC50 and the Hill slope, mean-field 0.47 and
+# 0.39. For the **favourable** design (30 groups, 135 observations each)
+# the benchmark's reference is clean once sampled in the **centred** form:
+# there the data dominate each group, and the non-centred form, which
+# suits weakly informed groups, mixed slowly (R-hat 1.06, bulk ESS 57).
+# With `theta` sampled directly, 4 chains x 1,000 draws after 1,000
+# tuning steps: no divergences, R-hat 1.00, smallest bulk ESS 1,781 and
+# tail ESS 2,129. Against that diagnosed reference the mean-field sds are
+# 0.61-0.63 of NUTS's and the full-rank ones 0.94-0.96 (mean over the 30
+# groups, per parameter), as the calibration above says. Which
+# parameterisation mixes depends on how much each group's data say; there
+# is no single right one.
 #
 # ## 9. At scale
 #
@@ -677,23 +691,27 @@ if pm is not None:
 # before; coverage is given only for converged fits. The machine is the
 # workshop's shared 2-core one, so wall times depend on its load (the load
 # average is given beside each); the CPU seconds are the fairer comparison.
+# One run of each, on 2026-12-04 (`benchmarks/README.md`, where the full
+# table is):
 #
 # | method | groups | wall s (load) | CPU s | ELBO change (limit) | 90% coverage |
 # | --- | ---: | ---: | ---: | ---: | --- |
-# | ours, mean-field | 3,000 | 37.0 (3.3-4.2) | 33.9 | +63 (120) | 0.67-0.70 |
-# | ours, full-rank per group | 3,000 | 45.6 (3.3-4.2) | 36.5 | +76 (120) | 0.89-0.90 |
-# | PyMC `advi` (mean-field) | 3,000 | 362 (5.4-8.8) | 132.7 | -7 (120) | 0.63-0.69 |
-# | ours, full-rank per group | 300 | 24.9 (9.3-10.4) | 8.3 | +1 (12) | 0.87-0.90 |
-# | PyMC `fullrank_advi` | 300 | 282 (3.4-5.2) | 206.8 | +2,686 (12) | not converged |
+# | ours, mean-field | 3,000 | 122 (2.0-3.4) | 63.4 | +63 (120) | 0.67-0.70 |
+# | ours, full-rank per group | 3,000 | 110 (3.3-3.4) | 62.8 | +76 (120) | 0.89-0.90 |
+# | PyMC `advi` (mean-field) | 3,000 | 1008 (5.5-8.2) | 247.0 | -7 (120) | 0.63-0.69 |
+# | ours, full-rank per group | 300 | 57 (4.1-4.6) | 18.1 | +1 (12) | 0.87-0.90 |
+# | PyMC `fullrank_advi` | 300 | 951 (6.0-6.8) | 290.1 | +2,686 (12) | not converged |
 #
 # Coverage is for the four parameters, lowest to highest (one simulated
 # study, binomial standard error 0.005 at 3,000 groups and 0.017 at 300).
 # Like for like, in CPU time: mean-field against mean-field at 3,000 groups,
 # PyMC used 3.9 times our CPU time; full-rank at 300 groups, PyMC's family
-# (one dense covariance over all 1,209 coordinates) used 25 times ours and
+# (one dense covariance over all 1,209 coordinates) used 16 times ours and
 # had not converged after the same 3,000 steps, so its coverage says
 # nothing and is not shown. A tuned learning rate or more steps would help
-# it converge and make it slower still.
+# it converge and make it slower still. These ratios come from one run on
+# a busy machine (an earlier, quieter run gave 3.5 and 25 times): read them
+# as "several times" and "more than ten times", not to the decimal.
 #
 # Why ours is cheap: the whole model is one vectorised program, and the
 # variational family has the structure of the model (one small block per

@@ -85,6 +85,49 @@ def test_notebook_loss_equals_the_vectorised_loss_on_the_shipped_data(shipped):
         torch.testing.assert_close(grad[h], one.grad, rtol=1e-10, atol=1e-12)
 
 
+def test_bridging_in_rounds_equals_the_loop_with_long_gaps_and_late_starts():
+    # many long gaps and late starters, float32 series with a float64 beta
+    increment_loss = notebook_function("increment_loss")
+    data = icu.simulate_hospitals(60, 40, 7, settings=icu.SimulationSettings(
+        gap_start=0.3, gap_length=6.0, late_start=0.5))
+    a = icu.to_arrays(data)
+    y, z = a.y.float(), a.z.float()
+    beta = (beta_of(0.05, -0.1, 0.03) + 0.02 * torch.randn(
+        60, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+            ).requires_grad_()
+    batched = icu.increment_loss_batched(y, z, a.reported, beta)
+    assert batched.dtype == torch.float64
+    (grad,) = torch.autograd.grad(batched.sum(), beta)
+    for h in range(60):
+        one = beta[h].detach().clone().requires_grad_()
+        looped = increment_loss(y[h].double(), z[h].double(), a.reported[h], one)
+        looped.backward()
+        torch.testing.assert_close(batched[h].detach(), looped.detach(),
+                                   rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(grad[h], one.grad, rtol=1e-10, atol=1e-12)
+    # the bridged values themselves, day by day as the notebook describes
+    y_tilde, _ = icu.bridged_values(a.y, a.z, a.reported, beta.detach())
+    b1, b2, b3 = beta.detach().unbind(dim=1)
+    expected = torch.full_like(a.y, float("nan"))
+    for t in range(40):
+        bridge = b1 + (1 + b2) * expected[:, t - 1] + b3 * a.z[:, t - 1]
+        expected[:, t] = torch.where(a.reported[:, t], a.y[:, t],
+                                     bridge if t else expected[:, t])
+    torch.testing.assert_close(y_tilde, expected, equal_nan=True)
+
+
+def test_the_longest_gap_quoted_in_the_notebook(shipped):
+    # section 5: "as many rounds as the longest gap (14 days here)"
+    longest = 0
+    for row in shipped.reported.numpy():
+        first = row.argmax()
+        run = 0
+        for reported in row[first:]:
+            run = 0 if reported else run + 1
+            longest = max(longest, run)
+    assert longest == 14
+
+
 def test_notebook_loss_on_the_hand_example():
     increment_loss = notebook_function("increment_loss")
     loss = increment_loss([0, 0, 4, 4, 7, 9], [10, 10, 10, 20, 20, 20],

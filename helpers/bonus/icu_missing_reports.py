@@ -318,28 +318,85 @@ PUBLISHED_CODE = (
 modified mean's rule, the 150 fixed steps from zero) can be read."""
 
 
-def _unroll(y, z, reported, beta):
+def _gap_rounds(reported):
+    """The unreported days after a hospital's first report, in rounds.
+
+    Round ``k`` holds every day that lies ``k`` days after its hospital's
+    latest report: its ``y~`` needs the ``y~`` of the day before, which
+    round ``k - 1`` (or, for ``k = 1``, the report) provides. Depends on
+    ``reported`` only, so the fits work it out once.
+
+    Returns:
+        ``(cells, hospital, sizes, sources)``: the flat indices into
+        ``(H, T)`` of all those days, round by round, and each one's
+        hospital; the number of days in each round; per round, where each
+        day's previous ``y~`` is (round 1: in the flat reports; later: in
+        the previous round's values).
+    """
+    n_days = reported.shape[1]
+    days = torch.arange(n_days).expand_as(reported)
+    latest = torch.where(reported, days, -1).cummax(dim=1).values
+    depth = torch.where(reported | (latest < 0), 0, days - latest).flatten()
+    cells = depth.nonzero().flatten()  # sorted by hospital, then day
+    cells = cells[torch.argsort(depth[cells], stable=True)]
+    sizes = torch.bincount(depth[cells])[1:].tolist()
+    sources, previous = [], None
+    for round_cells in cells.split(sizes):
+        before = round_cells - 1
+        sources.append(before if previous is None
+                       else torch.searchsorted(previous, before))
+        previous = round_cells
+    return cells, cells // n_days, sizes, sources
+
+
+def _unroll(y, z, reported, beta, rounds=None):
     """Run the model over all days; return bridged values and predictions.
 
-    Before its first report a hospital's ``y~`` is 0 and nothing counts.
+    The notebook's loop, vectorised: on a reported day ``y~`` is the report
+    and before the first report it is 0, so only the days inside gaps need
+    the recursion ``y~(t) = y~(t-1) + b1 + b2 y~(t-1) + b3 z(t-1)``. It runs
+    in rounds (:func:`_gap_rounds`), as many as the longest gap, each for
+    all hospitals at once: the same products and sums as the loop, so the
+    same numbers to the last bit.
 
     Returns:
         ``y_tilde`` ``(H, T)`` and ``predicted`` ``(H, T-1)``, the prediction
         of day ``t + 1`` from day ``t``.
     """
+    cells, hospital, sizes, sources = (_gap_rounds(reported) if rounds is None
+                                       else rounds)
     b1, b2, b3 = beta.unbind(dim=1)
     growth = 1.0 + b2  # y~ + b2 y~ in one product
-    drive = (b1[:, None] + b3[:, None] * z).unbind(dim=1)  # b1 + b3 z(t)
-    started = (reported.cumsum(dim=1) > 0).to(y.dtype).unbind(dim=1)
-    cases, flags = y.unbind(dim=1), reported.unbind(dim=1)
-    y_tilde = torch.where(flags[0], cases[0], 0.0)
-    bridged, predictions = [y_tilde], []
-    for t in range(1, y.shape[1]):
-        prediction = growth * y_tilde + drive[t - 1]
-        y_tilde = torch.where(flags[t], cases[t], prediction * started[t - 1])
-        predictions.append(prediction)
-        bridged.append(y_tilde)
-    return torch.stack(bridged, dim=1), torch.stack(predictions, dim=1)
+    dtype = torch.promote_types(y.dtype, beta.dtype)
+    y_tilde = torch.where(reported, y, 0.0).flatten().to(dtype)
+    if sizes:
+        # growth and b1 + b3 z(t-1) of every gap day, gathered once
+        gap_growth = growth[hospital].split(sizes)
+        gap_drive = (b1[hospital] + b3[hospital] * z.flatten()[cells - 1]).split(sizes)
+        value, bridged = y_tilde, []
+        for k, source in enumerate(sources):
+            value = gap_growth[k] * value[source] + gap_drive[k]
+            bridged.append(value)
+        y_tilde = y_tilde.index_put((cells,), torch.cat(bridged))
+    y_tilde = y_tilde.reshape(y.shape)
+    drive = b1[:, None] + b3[:, None] * z[:, :-1]
+    return y_tilde, growth[:, None] * y_tilde[:, :-1] + drive
+
+
+def _loss_function(y, z, reported):
+    """:func:`increment_loss_batched` as a function of ``beta`` alone, with
+    what depends only on the data worked out once (the fits call it hundreds
+    of times)."""
+    rounds = _gap_rounds(reported)
+    compared = (reported.cumsum(dim=1)[:, :-1] > 0) & reported[:, 1:]
+    n_compared = compared.sum(dim=1).clamp(min=1)
+
+    def loss(beta):
+        _, predicted = _unroll(y, z, reported, beta, rounds)
+        error = torch.where(compared, y[:, 1:] - predicted, 0.0)
+        return (error**2).sum(dim=1) / n_compared
+
+    return loss
 
 
 def increment_loss_batched(y, z, reported, beta) -> torch.Tensor:
@@ -348,12 +405,11 @@ def increment_loss_batched(y, z, reported, beta) -> torch.Tensor:
     Squared errors of the predicted against the reported value on every
     reported day after the first report, divided by their number (a
     hospital with one report gets 0). The branch "was day t reported?"
-    becomes ``torch.where``.
+    becomes indexing: reported days take the report, and the days inside
+    gaps are bridged in rounds, the first day of every gap, then the
+    second, and so on (see ``_unroll``).
     """
-    _, predicted = _unroll(y, z, reported, beta)
-    compared = (reported.cumsum(dim=1)[:, :-1] > 0) & reported[:, 1:]
-    error = torch.where(compared, y[:, 1:] - predicted, 0.0)
-    return (error**2).sum(dim=1) / compared.sum(dim=1).clamp(min=1)
+    return _loss_function(y, z, reported)(beta)
 
 
 def increment_loss(y, z, reported, beta) -> torch.Tensor:
@@ -422,9 +478,10 @@ def fit_plain_gradient_descent(y, z, reported, n_steps: int = 150,
     check_int("n_steps", n_steps, minimum=1)
     step_sizes = torch.tensor([0.001, 0.01, 0.001], dtype=y.dtype)
     beta = torch.zeros(y.shape[0], 3, dtype=y.dtype, requires_grad=True)
+    loss_of = _loss_function(y, z, reported)
     with one_thread():
         for _ in progress_bar(range(n_steps), progress, desc="plain steps"):
-            loss = increment_loss_batched(y, z, reported, beta).sum()
+            loss = loss_of(beta).sum()
             (gradient,) = torch.autograd.grad(loss, beta)
             with torch.no_grad():
                 beta -= step_sizes * gradient
@@ -465,10 +522,11 @@ def fit_increment_model(y, z, reported, *, n_steps: int = 300, lr: float = 0.05,
     theta = torch.zeros(y.shape[0], 3, dtype=y.dtype, requires_grad=True)
     optimiser = torch.optim.Adam([theta], lr=lr)
     decay = torch.optim.lr_scheduler.ExponentialLR(optimiser, 0.01 ** (1 / n_steps))
+    loss_of = _loss_function(y, z, reported)
     with one_thread():
         for _ in progress_bar(range(n_steps), progress, desc="Adam steps"):
             optimiser.zero_grad()
-            losses = increment_loss_batched(y, z, reported, to_beta(theta))
+            losses = loss_of(to_beta(theta))
             (losses / scale_y**2).sum().backward()
             optimiser.step()
             decay.step()
