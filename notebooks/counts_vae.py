@@ -547,8 +547,8 @@ summary.agg(["mean", "std"]).round(1)
 # two agree within their seed-to-seed spread. Latent metrics are within a
 # few hundredths of each other (scvi-tools slightly ahead on ARI), both
 # behind PCA. Per epoch on one thread, scvi-tools used 2.0 times as much
-# CPU as ours on a loaded machine (0.19 s against 0.09 s), 1.4-1.7 times
-# in a shorter check at lower load. See
+# CPU as ours on a loaded machine (0.19 s against 0.09 s), 1.8 times on a
+# quiet one (0.15 s against 0.08 s, 3 seeds of 100 epochs). See
 # `benchmarks/README.md`. scvi-tools is not needed here:
 # installing it takes minutes and about 2 GB.
 #
