@@ -72,13 +72,15 @@ TRUE_U0_COLUMNS = ("true_u1_0", "true_u2_0")
 
 
 def _check_numbers(name: str, value, shape: tuple, meaning: str) -> tuple:
-    """``value`` as floats in tuples of ``shape``, ``(rows, entries)`` or
-    ``(entries,)``; else raise saying it must be ``meaning``."""
-    rows = tuple(tuple(check_float(name, a) for a in row)
-                 for row in (value if len(shape) == 2 else [value]))  # fmt: skip
-    if tuple(map(len, rows)) != shape[-1:] * (shape[0] if len(shape) == 2 else 1):
+    """``value`` as a tuple of floats (``shape=(entries,)``) or a tuple of
+    such rows (``shape=(rows, entries)``); else raise saying it must be
+    ``meaning``."""
+    rows = value if len(shape) == 2 else [value]
+    checked = tuple(tuple(check_float(name, a) for a in row) for row in rows)
+    n_rows = shape[0] if len(shape) == 2 else 1
+    if [len(row) for row in checked] != [shape[-1]] * n_rows:
         raise ValueError(f"{name} must be {meaning}, got {value!r}")
-    return rows if len(shape) == 2 else rows[0]
+    return checked if len(shape) == 2 else checked[0]
 
 
 # What the true dynamics may be (simulate_cohort, and a table's true_* columns)
