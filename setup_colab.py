@@ -47,7 +47,7 @@ import tempfile
 import time
 
 REPO_URL = "https://github.com/norbis-workshops/diffprog-python"
-WORKSHOP_REF = "v1.2.0"
+WORKSHOP_REF = "v1.2.1"
 
 # What the notebooks need next to them; fetched when any of these is absent.
 WORKSHOP_ITEMS = ("helpers", "data", "pictures", "requirements.txt")

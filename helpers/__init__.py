@@ -29,7 +29,7 @@ rules declared beside it (``check_arguments``).
 
 # The release this package belongs to; tools/release.py sets it, together with
 # WORKSHOP_REF in setup_colab.py and the newest CHANGELOG.md entry.
-__version__ = "1.2.0"
+__version__ = "1.2.1"
 
 from ._utils import data_path
 from .batching import Batch, make_batch
